@@ -1,0 +1,59 @@
+"""subsvc: Stripe webhooks in, subscription state out. `create_app` is the factory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from subsvc.config import environ_settings, load_settings
+from subsvc.errors import register_error_handlers
+from subsvc.extensions import db, engine_options, migrate
+from subsvc.logconfig import configure_logging
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    # Tests pass their whole configuration and never read the process environment.
+    settings = environ_settings() if test_config is None else {}
+    configure(app, settings, test_config or {})
+    configure_logging(app.config["LOG_FORMAT"])
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    from subsvc.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, settings: dict[str, Any], overrides: dict[str, Any]) -> None:
+    app.config.from_mapping(load_settings({}))  # defaults for every setting
+    app.config.update(settings)
+    app.config.update(overrides)
+    if not app.config.get("DATABASE_URL"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'subsvc.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    root_migrations = Path(app.root_path).parent / "migrations"
+    directory = str(root_migrations) if root_migrations.is_dir() else "migrations"
+    migrate.init_app(app, db, directory=directory, render_as_batch=True, compare_type=True)
+
+
+def register_blueprints(app: Flask) -> None:
+    from subsvc import health
+    from subsvc.status import pages, views  # noqa: F401 - attach routes to the blueprint
+    from subsvc.status.blueprint import bp as status_bp
+    from subsvc.webhooks.views import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(status_bp)
+    app.register_blueprint(health.bp)

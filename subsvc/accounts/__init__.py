@@ -1,0 +1,1 @@
+"""Domain rules shared by handlers, CLI and status: users, tiers, entitlement, keys, ordering."""

@@ -1,0 +1,42 @@
+"""API keys: generated here, shown once, stored only as a SHA-256 hash plus a display prefix.
+
+A plain hash (not a slow KDF) is right for 256-bit random keys: there is
+nothing to brute-force, and every status request must stay one indexed lookup.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from subsvc.models import User
+from subsvc.models.base import now_utc
+
+KEY_PREFIX = "sk_subsvc_"
+DISPLAY_LENGTH = len(KEY_PREFIX) + 6
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_key(user: User) -> str:
+    """Give the user a new key (replacing any old one) and return it. Adds; no commit."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    user.api_key_hash = hash_key(key)
+    user.api_key_prefix = key[:DISPLAY_LENGTH]
+    user.api_key_issued_at = user.api_key_issued_at or now_utc()
+    return key
+
+
+def revoke_key(user: User) -> None:
+    user.api_key_hash = None
+    user.api_key_prefix = None
+
+
+def user_for_key(session: Session, key: str) -> User | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    return session.scalars(select(User).where(User.api_key_hash == hash_key(key))).one_or_none()

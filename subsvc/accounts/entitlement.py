@@ -1,0 +1,47 @@
+"""Entitlement: which statuses keep a paid tier, and a user's resulting tier.
+
+It depends on status only, never on the wall clock: Stripe says when a
+subscription ends (customer.subscription.deleted).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from subsvc.accounts.tiers import FREE
+from subsvc.models import Subscription, Tier
+from subsvc.models import SubscriptionStatus as S
+
+
+@dataclass(frozen=True)
+class Policy:
+    past_due_keeps_tier: bool = True
+
+
+def is_entitled(status: str | None, policy: Policy) -> bool:
+    if status in (S.ACTIVE, S.TRIALING):
+        return True
+    return status == S.PAST_DUE and policy.past_due_keeps_tier
+
+
+def deciding_subscription(subs: list[Subscription], tiers: list[Tier],
+                          policy: Policy) -> Subscription | None:
+    """The entitled subscription with the highest-ranked tier, else the most recent one."""
+    ranks = {tier.name: tier.rank for tier in tiers}
+    entitled = [s for s in subs if is_entitled(s.status, policy) and s.tier in ranks]
+    if entitled:
+        return max(entitled, key=lambda s: (ranks[s.tier or ""], s.last_event_created,
+                                            s.stripe_subscription_id))
+    if not subs:
+        return None
+    return max(subs, key=lambda s: (s.last_event_created, s.stripe_subscription_id))
+
+
+def user_tier_name(subs: list[Subscription], tiers: list[Tier], policy: Policy) -> str:
+    deciding = deciding_subscription(subs, tiers, policy)
+    if deciding is not None and is_entitled(deciding.status, policy) and deciding.tier:
+        return deciding.tier
+    return FREE
+
+
+def has_entitlement(subs: list[Subscription], policy: Policy) -> bool:
+    return any(is_entitled(s.status, policy) for s in subs)

@@ -1,0 +1,37 @@
+"""Issuing a user's API key and seeding their widget configuration, once."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from subsvc.accounts.api_keys import issue_key
+from subsvc.accounts.entitlement import Policy, has_entitlement, user_tier_name
+from subsvc.accounts.tiers import all_tiers
+from subsvc.models import Subscription, User, WidgetConfig
+
+log = logging.getLogger(__name__)
+
+
+def onboard_if_due(session: Session, user: User, policy: Policy, *, checkout: bool) -> bool:
+    """Issue the key and seed the widget config when a subscription checkout completed
+    for the user or they are entitled, unless that already happened. Adds and flushes.
+
+    The key made here is never shown: the welcome page (or `flask keys rotate`)
+    replaces it with one it shows once, as only its hash is ever stored.
+    """
+    if user.api_key_issued_at is not None:
+        return False
+    subs = list(session.scalars(select(Subscription).where(Subscription.user_id == user.id)))
+    if not checkout and not has_entitlement(subs, policy):
+        return False
+    issue_key(user)
+    if user.widget_config is None:
+        tiers = all_tiers(session)
+        name = user_tier_name(subs, tiers, policy)
+        defaults = next((t.widget_defaults for t in tiers if t.name == name), {})
+        user.widget_config = WidgetConfig(seeded_from_tier=name, config=dict(defaults or {}))
+    session.flush()
+    log.info("Issued API key and seeded widget config for user %s", user.id)
+    return True

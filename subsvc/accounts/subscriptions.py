@@ -1,0 +1,94 @@
+"""Applying what one event says to a subscription row, under the ordering rule."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from subsvc.accounts.ordering import Source, details_version, status_version
+from subsvc.accounts.users import resolve_user
+from subsvc.models import Subscription, User
+from subsvc.models.base import from_epoch
+from subsvc.models.statements import insert_if_absent
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Where a piece of news comes from: the event's id, created and source."""
+
+    event_id: str
+    created: int
+    source: Source
+
+
+def find_subscription(session: Session, stripe_id: str) -> Subscription | None:
+    stmt = select(Subscription).where(Subscription.stripe_subscription_id == stripe_id)
+    return session.scalars(stmt).one_or_none()
+
+
+def get_or_create_subscription(session: Session, stripe_id: str, *, customer_id: str | None,
+                               email: str | None = None) -> Subscription:
+    """The row for `stripe_id`; a new one belongs to the customer's user (made if need be)."""
+    sub = find_subscription(session, stripe_id)
+    if sub is not None:
+        return sub
+    user = resolve_user(session, customer_id=customer_id, email=email)
+    new_id = insert_if_absent(session, Subscription.__table__, {
+        "stripe_subscription_id": stripe_id, "user_id": user.id,
+        "stripe_customer_id": customer_id, "status_version": "", "details_version": "",
+        "cancel_at_period_end": False, "last_event_created": 0,
+    })
+    if new_id is not None:
+        return session.get_one(Subscription, new_id)
+    # Lost a race with another worker: its row is committed now.
+    return find_subscription(session, stripe_id) or _missing(stripe_id)
+
+
+def _missing(stripe_id: str) -> Subscription:  # pragma: no cover - defensive
+    raise RuntimeError(f"subscription {stripe_id} vanished")
+
+
+def apply_status(sub: Subscription, status: str, stamp: Stamp) -> bool:
+    """Record `status` if this event outranks the one that set the current status."""
+    version = status_version(status, stamp.source, stamp.created, stamp.event_id)
+    _touch(sub, stamp)
+    if version <= sub.status_version:
+        return False
+    sub.status, sub.status_version = status, version
+    return True
+
+
+def outranks_details(sub: Subscription, status: str | None, stamp: Stamp) -> bool:
+    return details_version(status, stamp.source, stamp.created, stamp.event_id) > sub.details_version
+
+
+def apply_details(sub: Subscription, status: str | None, stamp: Stamp, *, tier: str | None,
+                  price_id: str | None = None, cancel_at_period_end: bool = False,
+                  cancel_at: datetime | None = None) -> bool:
+    """Record price, tier and cancellation if this event is the newest to speak of them."""
+    if not outranks_details(sub, status, stamp):
+        return False
+    sub.details_version = details_version(status, stamp.source, stamp.created, stamp.event_id)
+    sub.price_id, sub.tier = price_id, tier
+    sub.cancel_at_period_end, sub.cancel_at = cancel_at_period_end, cancel_at
+    return True
+
+
+def apply_period_end(sub: Subscription, epoch: int | None) -> None:
+    # Periods only move forward, so the latest value wins whatever the order.
+    end = from_epoch(epoch)
+    if end is not None and (sub.current_period_end is None or end > sub.current_period_end):
+        sub.current_period_end = end
+
+
+def link_checkout(sub: Subscription, user: User, session_id: str) -> None:
+    """A checkout is the word on who owns the subscription."""
+    if sub.user_id != user.id:
+        sub.user = user
+    sub.checkout_session_id = sub.checkout_session_id or session_id
+
+
+def _touch(sub: Subscription, stamp: Stamp) -> None:
+    sub.last_event_created = max(sub.last_event_created or 0, stamp.created)

@@ -1,0 +1,108 @@
+"""Which tier a price buys, and the built-in tiers."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from subsvc.models import Tier
+
+FREE = "free"
+
+
+class UnknownPrice(Exception):
+    """A price maps to no tier: the event fails loudly until the mapping is fixed."""
+
+    def __init__(self, price_ids: Iterable[str]) -> None:
+        self.price_ids = list(price_ids)
+        super().__init__(f"price {', '.join(self.price_ids)} maps to no tier")
+
+
+class UnknownTier(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"tier {name!r} does not exist")
+
+
+def all_tiers(session: Session) -> list[Tier]:
+    return list(session.scalars(select(Tier).order_by(Tier.rank, Tier.name)))
+
+
+def tier_for_price(tiers: list[Tier], price: dict[str, Any]) -> Tier | None:
+    """The tier listing the price id or its lookup_key, else the one named by price.metadata.tier."""
+    keys = {price.get("id"), price.get("lookup_key")} - {None}
+    for tier in tiers:
+        if keys.intersection(tier.prices or []):
+            return tier
+    named = (price.get("metadata") or {}).get("tier")
+    return next((tier for tier in tiers if tier.name == named), None)
+
+
+def tier_for_prices(tiers: list[Tier], prices: list[dict[str, Any]]) -> tuple[str, Tier]:
+    """The (price id, tier) of the highest-ranked mapped item; UnknownPrice when none maps.
+
+    A subscription may carry add-on items (metered usage, say) whose prices
+    buy no tier; only when no item maps at all is the event an error.
+    """
+    mapped = [(price["id"], tier) for price in prices if (tier := tier_for_price(tiers, price))]
+    if not mapped:
+        raise UnknownPrice(price["id"] for price in prices)
+    return max(mapped, key=lambda pair: pair[1].rank)
+
+
+def require_tier(tiers: list[Tier], name: str) -> Tier:
+    tier = next((tier for tier in tiers if tier.name == name), None)
+    if tier is None:
+        raise UnknownTier(name)
+    return tier
+
+
+def default_tiers() -> list[dict[str, Any]]:
+    text = resources.files("subsvc").joinpath("tiers.default.json").read_text()
+    return list(json.loads(text)["tiers"])
+
+
+def validate_tier_spec(spec: Any) -> dict[str, Any]:
+    """Check one entry of a tier file (CONTRACT section 6); raises ValueError."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise ValueError("every tier needs a non-empty string 'name'")
+    name = spec["name"]
+    if not isinstance(spec.get("rank", 0), int):
+        raise ValueError(f"tier {name}: 'rank' must be an integer")
+    prices = spec.get("prices", [])
+    if not isinstance(prices, list) or not all(isinstance(p, str) and p for p in prices):
+        raise ValueError(f"tier {name}: 'prices' must be a list of strings")
+    for key in ("limits", "widget_defaults"):
+        if not isinstance(spec.get(key, {}), dict):
+            raise ValueError(f"tier {name}: '{key}' must be an object")
+    return {
+        "name": name,
+        "rank": spec.get("rank", 0),
+        "prices": prices,
+        "limits": spec.get("limits", {}),
+        "widget_defaults": spec.get("widget_defaults", {}),
+    }
+
+
+def seed_tiers(session: Session, specs: list[dict[str, Any]], *, overwrite: bool) -> list[str]:
+    """Add the tiers that are missing; with overwrite, update existing ones by name.
+
+    Returns the names added or changed. Adds and flushes; the caller commits.
+    """
+    existing = {tier.name: tier for tier in all_tiers(session)}
+    changed = []
+    for spec in map(validate_tier_spec, specs):
+        tier = existing.get(spec["name"])
+        if tier is None:
+            session.add(Tier(**spec))
+            changed.append(spec["name"])
+        elif overwrite and any(getattr(tier, key) != value for key, value in spec.items()):
+            for key, value in spec.items():
+                setattr(tier, key, value)
+            changed.append(spec["name"])
+    session.flush()
+    return changed

@@ -1,0 +1,48 @@
+"""Unbound Flask extensions, bound in create_app, plus SQLite connection set-up."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Engine, event
+
+from subsvc.models.base import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    # pool_pre_ping lets the pool heal on its own after the database restarts.
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 10}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    # Take transaction control away from pysqlite (it would BEGIN lazily and
+    # run SELECTs outside any transaction); _sqlite_on_begin issues BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # WAL lets readers run beside the single writer; it is a property of the
+    # database file and a no-op for :memory:.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_on_begin(conn: Any) -> None:
+    if conn.dialect.name != "sqlite":
+        return
+    # IMMEDIATE takes the write lock up front, waiting out busy_timeout. A
+    # deferred transaction that reads and then writes can instead fail at once
+    # with "database is locked" when another worker committed in between.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

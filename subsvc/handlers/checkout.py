@@ -1,0 +1,40 @@
+"""checkout.session.completed: links user, customer and subscription."""
+from __future__ import annotations
+
+from subsvc.accounts.entitlement import Policy
+from subsvc.accounts.onboarding import onboard_if_due
+from subsvc.accounts.ordering import Source
+from subsvc.accounts.subscriptions import (
+    Stamp, apply_details, apply_status, get_or_create_subscription, link_checkout,
+)
+from subsvc.accounts.tiers import all_tiers, require_tier
+from subsvc.accounts.users import resolve_user
+from subsvc.events import StripeEvent, as_str, checkout_email, checkout_tier, id_of
+from subsvc.extensions import db
+from subsvc.handlers.registry import handles
+from subsvc.models import SubscriptionStatus
+from subsvc.models.statements import lock_key
+
+PAID = frozenset({"paid", "no_payment_required"})
+
+
+@handles("checkout.session.completed", when=lambda obj: obj.get("mode") == "subscription")
+def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
+    session_obj, session = event.object, db.session
+    customer_id, sub_id = event.customer_id, id_of(session_obj.get("subscription"))
+    lock_key(session, customer_id or sub_id or event.id)
+    user = resolve_user(session, customer_id=customer_id, email=checkout_email(session_obj),
+                        external_id=as_str(session_obj.get("client_reference_id")))
+    if sub_id:
+        sub = get_or_create_subscription(session, sub_id, customer_id=customer_id)
+        link_checkout(sub, user, session_obj["id"])
+        # Provisional until a subscription event for it arrives (ordering.py).
+        status = (SubscriptionStatus.ACTIVE if session_obj.get("payment_status") in PAID
+                  else SubscriptionStatus.INCOMPLETE)
+        stamp = Stamp(event.id, event.created, Source.CHECKOUT)
+        apply_status(sub, status, stamp)
+        tier_name = checkout_tier(session_obj)
+        if tier_name:
+            tier_name = require_tier(all_tiers(session), tier_name).name
+        apply_details(sub, status, stamp, tier=tier_name)
+    onboard_if_due(session, user, policy, checkout=True)

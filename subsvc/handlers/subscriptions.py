@@ -1,0 +1,43 @@
+"""customer.subscription.created / updated / deleted: the authoritative word on a subscription."""
+from __future__ import annotations
+
+from subsvc.accounts.entitlement import Policy
+from subsvc.accounts.onboarding import onboard_if_due
+from subsvc.accounts.ordering import Source
+from subsvc.accounts.subscriptions import (
+    Stamp, apply_details, apply_period_end, apply_status, get_or_create_subscription,
+    outranks_details,
+)
+from subsvc.accounts.tiers import all_tiers, tier_for_prices
+from subsvc.events import StripeEvent, as_epoch, as_str, subscription_period_end, subscription_prices
+from subsvc.extensions import db
+from subsvc.handlers.registry import handles
+from subsvc.models.base import from_epoch
+from subsvc.models.statements import lock_key
+
+
+@handles("customer.subscription.created", "customer.subscription.updated",
+         "customer.subscription.deleted",
+         when=lambda obj: isinstance(obj.get("id"), str) and isinstance(obj.get("status"), str))
+def on_customer_subscription_changed(event: StripeEvent, policy: Policy) -> None:
+    obj, session = event.object, db.session
+    lock_key(session, event.customer_id or obj["id"])
+    sub = get_or_create_subscription(session, obj["id"], customer_id=event.customer_id)
+    status = obj["status"]
+    stamp = Stamp(event.id, event.created, Source.SUBSCRIPTION)
+    apply_status(sub, status, stamp)
+    apply_period_end(sub, subscription_period_end(obj))
+    # Resolve the tier only for an event that will win: a stale event with a
+    # since-retired price must not fail.
+    if outranks_details(sub, status, stamp):
+        prices = subscription_prices(obj)
+        price_id, tier = tier_for_prices(all_tiers(session), prices) if prices else (None, None)
+        apply_details(
+            sub, status, stamp,
+            price_id=price_id, tier=tier.name if tier else None,
+            cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+            cancel_at=from_epoch(as_epoch(obj.get("cancel_at"))),
+        )
+    if as_str(obj.get("customer")) and sub.stripe_customer_id is None:
+        sub.stripe_customer_id = event.customer_id
+    onboard_if_due(session, sub.user, policy, checkout=False)

@@ -1,0 +1,49 @@
+"""Blueprint `health`: /healthz (process up) and /readyz (database reachable and migrated)."""
+from __future__ import annotations
+
+import logging
+from functools import cache
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+
+from subsvc.extensions import db
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+
+@cache
+def head_revisions(migrations_dir: str) -> frozenset[str]:
+    return frozenset(ScriptDirectory(migrations_dir).get_heads())
+
+
+def migrations_dir() -> str:
+    return str(Path(current_app.extensions["migrate"].directory).resolve())
+
+
+def database_revisions() -> frozenset[str]:
+    rows = db.session.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return frozenset(rows)
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> ResponseReturnValue:
+    try:
+        current = database_revisions()
+    except Exception as exc:  # any failure here means "not ready", never a trace
+        db.session.rollback()
+        log.warning("Not ready: database check failed (%s)", type(exc).__name__)
+        return jsonify({"status": "unavailable", "error": "database_unavailable"}), 503
+    if current != head_revisions(migrations_dir()):
+        return jsonify({"status": "unavailable", "error": "migrations_pending"}), 503
+    return jsonify({"status": "ok"})

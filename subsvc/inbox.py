@@ -1,0 +1,127 @@
+"""The inbox: each Stripe event applied exactly once, in one transaction with its effects.
+
+This is the one place that commits or rolls back event processing. The
+claim is an INSERT … ON CONFLICT DO NOTHING on the unique event id, so the
+database, not a prior SELECT, decides duplicates: of concurrent deliveries of
+one id, one inserts and the others wait for its commit, then see a duplicate
+(or, if it rolled back, insert themselves and process).
+"""
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from subsvc.accounts.entitlement import Policy
+from subsvc.errors import DatabaseUnavailable, ProcessingFailed, is_connection_error
+from subsvc.events import StripeEvent
+from subsvc.extensions import db
+from subsvc.handlers import handler_for
+from subsvc.models import InboxEvent, InboxStatus
+from subsvc.models.base import now_utc
+from subsvc.models.statements import dialect_insert, insert_if_absent
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 2000
+
+
+class Outcome(StrEnum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outcome:
+    """Store and apply `event` once; commits.
+
+    Returns the outcome. Raises ProcessingFailed after recording the failure
+    (error text, attempts) when a handler fails, and DatabaseUnavailable when
+    the database cannot be reached: both are answered 5xx so Stripe retries.
+    With `replay`, an event already processed is applied again.
+    """
+    handler = handler_for(event)
+    outcome = Outcome.PROCESSED if handler else Outcome.IGNORED
+    session = db.session
+    try:
+        if not _claim(event, InboxStatus(outcome), replay=replay):
+            session.rollback()
+            log.info("Duplicate event %s (%s)", event.id, event.type)
+            return Outcome.DUPLICATE
+        if handler is not None:
+            handler(event, policy)
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        if is_connection_error(exc):
+            log.error("Database unavailable while processing event %s (%s)", event.id, event.type)
+            raise DatabaseUnavailable(event_id=event.id) from None
+        log.error("Failed to process event %s (%s): %s", event.id, event.type, describe(exc),
+                  exc_info=exc)
+        _record_failure(event, describe(exc))
+        raise ProcessingFailed(event_id=event.id) from None
+    if outcome is Outcome.PROCESSED:
+        log.info("Successfully processed event %s (%s)", event.id, event.type)
+    else:
+        log.info("Ignored event %s (%s)", event.id, event.type)
+    return outcome
+
+
+def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
+    """Insert the inbox row with its final status; False when the event is a duplicate.
+
+    The row is written as processed/ignored up front: it only ever commits
+    together with the handler's effects, so no second UPDATE is needed.
+    """
+    session = db.session
+    values = {
+        "event_id": event.id, "type": event.type, "api_version": event.api_version,
+        "livemode": event.livemode, "stripe_created": event.created, "status": status,
+        "attempts": 1, "payload": event.raw, "processed_at": now_utc(), "received_at": now_utc(),
+    }
+    if insert_if_absent(session, InboxEvent.__table__, values) is not None:
+        return True
+    # Seen before. Lock the row so that two redeliveries of a failed event
+    # cannot both run it (FOR UPDATE is a no-op on SQLite, already serialised).
+    row = session.scalars(
+        select(InboxEvent).where(InboxEvent.event_id == event.id).with_for_update()
+    ).one()
+    if row.status != InboxStatus.FAILED and not replay:
+        return False
+    row.status, row.attempts = status, row.attempts + 1
+    row.last_error, row.processed_at = None, now_utc()
+    session.flush()
+    return True
+
+
+def _record_failure(event: StripeEvent, error: str) -> None:
+    """Keep the failure on its own, after the event's work rolled back."""
+    table = InboxEvent.__table__
+    session = db.session
+    stmt = dialect_insert(session, table).values(
+        event_id=event.id, type=event.type, api_version=event.api_version,
+        livemode=event.livemode, stripe_created=event.created, status=InboxStatus.FAILED,
+        attempts=1, last_error=error, payload=event.raw, received_at=now_utc(),
+    )
+    # Only a failed row is updated: had another worker processed the event
+    # meanwhile, its success stands.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.event_id],
+        set_={"attempts": table.c.attempts + 1, "last_error": error,
+              "status": InboxStatus.FAILED},
+        where=table.c.status == InboxStatus.FAILED,
+    )
+    try:
+        session.execute(stmt)
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.exception("Could not record the failure of event %s (%s)", event.id, event.type)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line cause for the inbox and the log, without SQL text or parameters."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"{type(cause).__name__}: {cause}"[:MAX_ERROR_LENGTH]

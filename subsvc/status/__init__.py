@@ -1,0 +1,1 @@
+"""The read-only status blueprint `status`: JSON API and HTML pages."""

@@ -1,0 +1,1 @@
+"""HTML pages of the status blueprint (placeholder until the pages land)."""

@@ -1,0 +1,35 @@
+"""JSON status API for product back ends and operators."""
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from subsvc.accounts.entitlement import Policy
+from subsvc.accounts.users import find_user_by_email
+from subsvc.errors import InvalidPayload, NotFound
+from subsvc.extensions import db
+from subsvc.status.access import require_admin_bearer, require_key_owner
+from subsvc.status.blueprint import bp
+from subsvc.status.payloads import user_status
+
+
+def policy() -> Policy:
+    return Policy(past_due_keeps_tier=current_app.config["PAST_DUE_KEEPS_TIER"])
+
+
+@bp.get("/api/me")
+def me() -> ResponseReturnValue:
+    user = require_key_owner(request)
+    return jsonify(user_status(db.session, user, policy()))
+
+
+@bp.get("/api/users")
+def user_by_email() -> ResponseReturnValue:
+    require_admin_bearer(request, current_app.config["STATUS_ADMIN_TOKEN"])
+    email = request.args.get("email", "").strip()
+    if not email:
+        raise InvalidPayload(detail="email is required")
+    user = find_user_by_email(db.session, email)
+    if user is None:
+        raise NotFound()
+    return jsonify(user_status(db.session, user, policy()))

@@ -1,0 +1,1 @@
+"""The HTTP edge: Stripe-facing endpoint and the internal core endpoint (blueprint `webhooks`)."""

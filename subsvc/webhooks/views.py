@@ -1,0 +1,65 @@
+"""Thin views: read the request, call one function, map its Outcome to JSON."""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from subsvc.accounts.entitlement import Policy
+from subsvc.errors import NotConfigured, Unauthorized
+from subsvc.events import StripeEvent, parse_event
+from subsvc.inbox import receive
+from subsvc.webhooks.forward import forward
+from subsvc.webhooks.signature import verify_signature
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.post("/api/webhooks/stripe")
+def stripe_webhook() -> ResponseReturnValue:
+    config = current_app.config
+    if not config["STRIPE_WEBHOOK_SECRET"]:
+        raise NotConfigured()
+    raw = request.get_data(cache=False)
+    verify_signature(raw, request.headers.get("Stripe-Signature"),
+                     config["STRIPE_WEBHOOK_SECRET"], config["STRIPE_WEBHOOK_TOLERANCE"])
+    event = parse_event(raw)
+    log.info("Forwarding event %s (%s)", event.id, event.type)
+    return deliver(event)
+
+
+@bp.post("/subscriptions/internal/stripe-webhook")
+def internal_stripe_webhook() -> ResponseReturnValue:
+    expected = current_app.config["INTERNAL_WEBHOOK_SECRET"]
+    if not expected:
+        raise NotConfigured()
+    given = request.headers.get("X-Internal-Secret", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized()
+    event = parse_event(request.get_data(cache=False))
+    return _answer(event, receive(event, policy()))
+
+
+def deliver(event: StripeEvent) -> ResponseReturnValue:
+    """Hand a verified event to the core: over HTTP when INTERNAL_WEBHOOK_URL is set."""
+    config = current_app.config
+    if config["INTERNAL_WEBHOOK_URL"]:
+        if not config["INTERNAL_WEBHOOK_SECRET"]:
+            raise NotConfigured()
+        body, status = forward(event, config["INTERNAL_WEBHOOK_URL"],
+                               config["INTERNAL_WEBHOOK_SECRET"])
+        return jsonify(body), status
+    return _answer(event, receive(event, policy()))
+
+
+def policy() -> Policy:
+    return Policy(past_due_keeps_tier=current_app.config["PAST_DUE_KEEPS_TIER"])
+
+
+def _answer(event: StripeEvent, outcome: Any) -> ResponseReturnValue:
+    return jsonify({"status": str(outcome), "event_id": event.id}), 200

@@ -1,0 +1,125 @@
+"""Fixtures: a fresh app and database per test, on SQLite and (when TEST_DATABASE_URL is set) Postgres.
+
+Postgres runs get a schema of their own, dropped afterwards, so two runs on
+one server never see each other's rows.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from subsvc import create_app
+from subsvc.accounts.tiers import seed_tiers
+from subsvc.extensions import db
+from subsvc.simulate import sign
+
+WEBHOOK_SECRET = "whsec_test_7d1c0b6a5e4f3a2b1c0d9e8f7a6b5c4d"
+OLD_WEBHOOK_SECRET = "whsec_test_old_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+INTERNAL_SECRET = "internal-secret-for-tests-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-for-tests-0123456789"
+
+TEST_TIERS: list[dict[str, Any]] = [
+    {"name": "free", "rank": 0, "prices": [], "limits": {"widgets": 1},
+     "widget_defaults": {"theme": "light"}},
+    {"name": "pro", "rank": 1, "prices": ["price_pro_monthly", "pro_monthly"],
+     "limits": {"widgets": 10}, "widget_defaults": {"theme": "light", "branding": False}},
+    {"name": "business", "rank": 2, "prices": ["price_business_monthly"],
+     "limits": {"widgets": 100}, "widget_defaults": {"theme": "dark", "branding": False}},
+]
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+postgres_only = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, postgres_only])]
+
+
+def with_search_path(url: str, schema: str) -> str:
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A schema of this run's own on the Postgres server, dropped at the end."""
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL not set")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield with_search_path(PG_URL, schema)
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+def base_config(database_url: str) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET],
+        "STRIPE_WEBHOOK_TOLERANCE": 300,
+        "INTERNAL_WEBHOOK_SECRET": INTERNAL_SECRET,
+        "STATUS_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_schema_url")
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    """Override in a test module (or with indirect parametrisation) to change settings."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, config_overrides: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app({**base_config(database_url), **config_overrides})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        seed_tiers(db.session, TEST_TIERS, overwrite=True)
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+def signed_headers(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    return {"Stripe-Signature": sign(body, secret, timestamp), "Content-Type": "application/json"}
+
+
+def post_event(client: FlaskClient, event: dict[str, Any], secret: str = WEBHOOK_SECRET) -> Any:
+    body = json.dumps(event).encode()
+    return client.post("/api/webhooks/stripe", data=body, headers=signed_headers(body, secret))
+
+
+def now() -> int:
+    return int(time.time())

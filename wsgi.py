@@ -1,0 +1,4 @@
+"""Gunicorn entry point: `gunicorn wsgi:app`."""
+from subsvc import create_app
+
+app = create_app()
