@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 API_OLD = "2024-06-20"
@@ -42,6 +42,7 @@ _INVOICE_NULLS = ("account_tax_ids", "application", "automatically_finalizes_at"
                   "last_finalization_error", "latest_revision", "on_behalf_of", "receipt_number", "rendering",
                   "shipping_cost", "shipping_details", "statement_descriptor", "test_clock")
 _NO_AUTOMATIC_TAX = {"disabled_reason": None, "enabled": False, "liability": None}
+_TIMES = "\u00d7"  # Stripe line descriptions use the multiplication sign: "1 \u00d7 Pro (at $19.00 / month)"
 
 
 def new_id(prefix: str) -> str:
@@ -58,7 +59,7 @@ def add_interval(ts: int, interval: str = "month", n: int = 1) -> int:
     if interval == "week":
         return ts + 7 * n * DAY
     months = n * (12 if interval == "year" else 1)
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     year, month0 = divmod(dt.month - 1 + months, 12)
     year += dt.year
     day = min(dt.day, calendar.monthrange(year, month0 + 1)[1])
@@ -383,8 +384,8 @@ def lifecycle_full(c: Customer, *, pro_price: str, business_price: str, start: i
               prev=j.period_prev(j.business, (start, p1), latest_invoice=in1), automatic=True),
         j.sub("customer.subscription.updated", cancel, p=j.business, period=(p1, p2), latest_invoice=in2,
               cancel_at_period_end=flag, cancel_at=p2, canceled_at=cancel,
-              prev={"cancel_at": None, "cancel_at_period_end": False, "canceled_at": None,
-                    "cancellation_details": {"reason": None}}),
+              prev={"cancel_at": None, "canceled_at": None, "cancellation_details": {"reason": None},
+                    **({"cancel_at_period_end": False} if flag else {})}),
         j.sub("customer.subscription.deleted", p2, status="canceled", p=j.business, period=(p1, p2),
               latest_invoice=in2, cancel_at_period_end=flag, cancel_at=p2, canceled_at=cancel, automatic=True),
     ]
@@ -590,7 +591,8 @@ def _plan(p: Json) -> Json:
             "amount_decimal": p["unit_amount_decimal"], "billing_scheme": "per_unit", "created": p["created"],
             "currency": p["currency"], "interval": p["recurring"]["interval"], "interval_count": 1,
             "livemode": False, "metadata": dict(p["metadata"]), "meter": None, "nickname": None,
-            "product": p["product"], "tiers_mode": None, "transform_usage": None, "trial_period_days": None, "usage_type": "licensed"}
+            "product": p["product"], "tiers_mode": None, "transform_usage": None, "trial_period_days": None,
+            "usage_type": "licensed"}
 
 
 def _sub_item(sub_id: str, p: Json, item_id: str, created: int, start: int, end: int, new: bool) -> Json:
@@ -606,9 +608,9 @@ def _line(invoice_id: str, sub_id: str, si: str, p: Json, amount: int, start: in
           proration: bool, description: str | None = None) -> Json:
     name = str(p["metadata"].get("tier") or p["lookup_key"] or "Plan").split("_")[0].title()
     if description is None:
-        when = datetime.fromtimestamp(start, timezone.utc).strftime("%d %b %Y")
-        description = (f"{'Remaining' if amount >= 0 else 'Unused'} time on 1 × {name} after {when}" if proration
-                       else f"1 × {name} (at ${p['unit_amount'] / 100:.2f} / {p['recurring']['interval']})")
+        when = datetime.fromtimestamp(start, UTC).strftime("%d %b %Y")
+        description = (f"{'Remaining' if amount >= 0 else 'Unused'} time on 1 {_TIMES} {name} after {when}" if proration
+                       else f"1 {_TIMES} {name} (at ${p['unit_amount'] / 100:.2f} / {p['recurring']['interval']})")
     invoice_item = new_id("ii") if proration else None
     line: Json = {"id": new_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
                   "description": description, "discount_amounts": [], "discountable": not proration,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -218,7 +219,7 @@ def test_full_lifecycle_details() -> None:
         "customer.subscription.updated", "customer.subscription.updated", "customer.subscription.deleted"]
     assert len({e["created"] for e in events[:5]}) == 1
     later = [e["created"] for e in events[4:]]
-    assert all(a < b for a, b in zip(later, later[1:]))
+    assert all(a < b for a, b in itertools.pairwise(later))
     assert events[1]["data"]["object"]["status"] == "incomplete"
     upgrade = events[5]["data"]
     assert upgrade["previous_attributes"]["items"]["data"][0]["price"]["id"] == "price_pro"
@@ -228,9 +229,13 @@ def test_full_lifecycle_details() -> None:
     assert proration["period"]["end"] < plan_line["period"]["end"] == expected["current_period_end"]
     assert renewal["period_end"] == plan_line["period"]["start"]
     assert events[-1]["data"]["object"]["ended_at"] == expected["current_period_end"]
-    _, portal = sim.lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START,
-                                   portal_cancel=True)
+    assert events[8]["data"]["previous_attributes"]["cancel_at_period_end"] is False
+    portal_events, portal = sim.lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START,
+                                               portal_cancel=True)
     assert portal["cancel_at_period_end"] is False
+    cancel = portal_events[8]["data"]
+    assert cancel["object"]["cancel_at"] == portal["current_period_end"]
+    assert "cancel_at_period_end" not in cancel["previous_attributes"]
 
 
 def test_resubscribe_uses_new_subscription() -> None:
