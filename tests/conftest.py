@@ -82,9 +82,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 @pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    """Override in a test module (or with indirect parametrisation) to change settings."""
-    return {}
+def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings on top of the test defaults: parametrise indirectly, or override per module."""
+    return getattr(request, "param", {})
 
 
 @pytest.fixture

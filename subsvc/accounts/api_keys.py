@@ -40,3 +40,23 @@ def user_for_key(session: Session, key: str) -> User | None:
     if not key.startswith(KEY_PREFIX):
         return None
     return session.scalars(select(User).where(User.api_key_hash == hash_key(key))).one_or_none()
+
+
+def reveal_key_once(session: Session, user: User) -> str | None:
+    """Replace the user's never-shown key with a new one and return it; None when a key was
+    already shown (welcome page, `flask keys rotate`) or revoked. Adds; the caller commits.
+
+    The row is locked before revealed_at is read, so of two concurrent calls only one
+    reveals: FOR UPDATE on Postgres; SQLite drops the clause, but its BEGIN IMMEDIATE
+    already lets one writer in at a time.
+    """
+    stmt = (select(User).where(User.id == user.id).with_for_update()
+            .execution_options(populate_existing=True))
+    locked = session.scalars(stmt).one()
+    # An operator's `flask keys revoke` must not be undone by a visit to the welcome page.
+    revoked = locked.api_key_issued_at is not None and locked.api_key_hash is None
+    if locked.api_key_revealed_at is not None or revoked:
+        return None
+    key = issue_key(locked)
+    locked.api_key_revealed_at = now_utc()
+    return key

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from subsvc.accounts.ordering import Source, details_version, status_version
 from subsvc.accounts.users import resolve_user
@@ -24,7 +24,9 @@ class Stamp:
 
 
 def find_subscription(session: Session, stripe_id: str) -> Subscription | None:
-    stmt = select(Subscription).where(Subscription.stripe_subscription_id == stripe_id)
+    # The user comes along in the same round trip: every handler needs it.
+    stmt = (select(Subscription).options(joinedload(Subscription.user))
+            .where(Subscription.stripe_subscription_id == stripe_id))
     return session.scalars(stmt).one_or_none()
 
 

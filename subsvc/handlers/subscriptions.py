@@ -9,9 +9,12 @@ from subsvc.accounts.subscriptions import (
     outranks_details,
 )
 from subsvc.accounts.tiers import all_tiers, tier_for_prices
-from subsvc.events import StripeEvent, as_epoch, as_str, subscription_period_end, subscription_prices
+from subsvc.events import (
+    JsonDict, StripeEvent, as_epoch, as_str, subscription_period_end, subscription_prices,
+)
 from subsvc.extensions import db
 from subsvc.handlers.registry import handles
+from subsvc.models import Subscription
 from subsvc.models.base import from_epoch
 from subsvc.models.statements import lock_key
 
@@ -25,19 +28,28 @@ def on_customer_subscription_changed(event: StripeEvent, policy: Policy) -> None
     sub = get_or_create_subscription(session, obj["id"], customer_id=event.customer_id)
     status = obj["status"]
     stamp = Stamp(event.id, event.created, Source.SUBSCRIPTION)
-    apply_status(sub, status, stamp)
-    apply_period_end(sub, subscription_period_end(obj))
     # Resolve the tier only for an event that will win: a stale event with a
-    # since-retired price must not fail.
+    # since-retired price must not fail. Resolve before changing anything, so
+    # the tier query does not flush a half-applied row.
     if outranks_details(sub, status, stamp):
-        prices = subscription_prices(obj)
-        price_id, tier = tier_for_prices(all_tiers(session), prices) if prices else (None, None)
+        price_id, tier = price_and_tier(sub, subscription_prices(obj))
         apply_details(
-            sub, status, stamp,
-            price_id=price_id, tier=tier.name if tier else None,
+            sub, status, stamp, price_id=price_id, tier=tier,
             cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
             cancel_at=from_epoch(as_epoch(obj.get("cancel_at"))),
         )
+    apply_status(sub, status, stamp)
+    apply_period_end(sub, subscription_period_end(obj))
     if as_str(obj.get("customer")) and sub.stripe_customer_id is None:
         sub.stripe_customer_id = event.customer_id
     onboard_if_due(session, sub.user, policy, checkout=False)
+
+
+def price_and_tier(sub: Subscription, prices: list[JsonDict]) -> tuple[str | None, str | None]:
+    """The deciding price and its tier; raises UnknownPrice when no item maps."""
+    if not prices:
+        return None, None
+    if len(prices) == 1 and prices[0]["id"] == sub.price_id and sub.tier:
+        return sub.price_id, sub.tier  # same price as before: skip the tiers query
+    price_id, tier = tier_for_prices(all_tiers(db.session), prices)
+    return price_id, tier.name
