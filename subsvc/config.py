@@ -25,6 +25,8 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_int(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise ValueError("expected a non-negative integer")
     value = int(raw.strip())
     if value < 0:
         raise ValueError("expected a non-negative integer")

@@ -1,0 +1,65 @@
+"""load_settings: defaults, parsing, empty-as-unset, and failing fast naming the variable."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from subsvc import create_app
+from subsvc.config import ConfigError, load_settings
+from subsvc.devsecrets import ensure_dev_secrets
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = load_settings({})
+    assert settings == {
+        "DATABASE_URL": None, "STRIPE_WEBHOOK_SECRET": [], "STRIPE_WEBHOOK_TOLERANCE": 300,
+        "INTERNAL_WEBHOOK_SECRET": None, "INTERNAL_WEBHOOK_URL": None, "STRIPE_SECRET_KEY": None,
+        "STATUS_ADMIN_TOKEN": None, "PAST_DUE_KEEPS_TIER": True, "LOG_FORMAT": "text",
+    }
+
+
+@pytest.mark.parametrize(("name", "raw", "parsed"), [
+    ("STRIPE_WEBHOOK_SECRET", "whsec_a, whsec_b,", ["whsec_a", "whsec_b"]),
+    ("STRIPE_WEBHOOK_TOLERANCE", " 60 ", 60),
+    ("PAST_DUE_KEEPS_TIER", "false", False),
+    ("PAST_DUE_KEEPS_TIER", "YES", True),
+    ("LOG_FORMAT", "JSON", "json"),
+    ("DATABASE_URL", "postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+])
+def test_values_are_parsed(name: str, raw: str, parsed: object) -> None:
+    assert load_settings({name: raw})[name] == parsed
+
+
+@pytest.mark.parametrize("name", ["STRIPE_WEBHOOK_SECRET", "INTERNAL_WEBHOOK_SECRET",
+                                  "STATUS_ADMIN_TOKEN", "PAST_DUE_KEEPS_TIER", "LOG_FORMAT"])
+def test_an_empty_string_counts_as_unset(name: str) -> None:
+    assert load_settings({name: "  "})[name] == load_settings({})[name]
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("STRIPE_WEBHOOK_TOLERANCE", "soon"), ("STRIPE_WEBHOOK_TOLERANCE", "-5"),
+    ("PAST_DUE_KEEPS_TIER", "maybe"), ("LOG_FORMAT", "xml"),
+])
+def test_a_malformed_value_fails_naming_the_variable_not_the_value(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name) as info:
+        load_settings({name: raw})
+    assert raw not in str(info.value)
+
+
+def test_sqlite_in_the_instance_folder_by_default(tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": None})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{Path(app.instance_path) / 'subsvc.db'}"
+
+
+def test_dev_secrets_fill_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("STRIPE_WEBHOOK_SECRET", "INTERNAL_WEBHOOK_SECRET", "STATUS_ADMIN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = tmp_path / ".env"
+    env.write_text("STATUS_ADMIN_TOKEN=kept-as-it-is-0123456789\n")
+    written = ensure_dev_secrets(env)
+    assert set(written) == {"STRIPE_WEBHOOK_SECRET", "INTERNAL_WEBHOOK_SECRET"}
+    assert written["STRIPE_WEBHOOK_SECRET"].startswith("whsec_")
+    assert len(written["INTERNAL_WEBHOOK_SECRET"]) >= 32
+    assert ensure_dev_secrets(env) == {}
+    assert "kept-as-it-is-0123456789" in env.read_text()
