@@ -38,7 +38,8 @@ def configure(app: Flask, settings: dict[str, Any], overrides: dict[str, Any]) -
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'subsvc.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    # Flask's own default is None (no limit), so setdefault would not do.
+    app.config["MAX_CONTENT_LENGTH"] = overrides.get("MAX_CONTENT_LENGTH") or MAX_BODY_BYTES
 
 
 def register_extensions(app: Flask) -> None:

@@ -25,12 +25,10 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_int(raw: str) -> int:
+    # Checked by hand: int()'s own error message would echo the raw value.
     if not raw.strip().isdigit():
         raise ValueError("expected a non-negative integer")
-    value = int(raw.strip())
-    if value < 0:
-        raise ValueError("expected a non-negative integer")
-    return value
+    return int(raw.strip())
 
 
 def parse_list(raw: str) -> list[str]:

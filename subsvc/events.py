@@ -46,11 +46,11 @@ def parse_event(raw: bytes | str) -> StripeEvent:
     if not (isinstance(event_id, str) and event_id.startswith("evt_") and len(event_id) <= 255):
         raise InvalidPayload()
     if not (isinstance(type_, str) and type_ and len(type_) <= 128):
-        raise InvalidPayload(event_id=event_id)
+        raise InvalidPayload()
     if not isinstance(created, int) or isinstance(created, bool) or created < 0:
-        raise InvalidPayload(event_id=event_id)
+        raise InvalidPayload()
     if not isinstance(obj, dict):
-        raise InvalidPayload(event_id=event_id)
+        raise InvalidPayload()
     api_version = data.get("api_version")
     return StripeEvent(
         id=event_id,

@@ -18,8 +18,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    # pool_pre_ping lets the pool heal on its own after the database restarts.
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 10}
+    # No pool_pre_ping: it costs a round trip per request. SQLAlchemy drops the
+    # whole pool on the first disconnect error, and inbox.receive retries once.
+    return {"pool_size": 5, "max_overflow": 5, "pool_timeout": 10, "pool_recycle": 1800}
 
 
 @event.listens_for(Engine, "connect")

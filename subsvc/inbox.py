@@ -45,23 +45,30 @@ def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outc
     handler = handler_for(event)
     outcome = Outcome.PROCESSED if handler else Outcome.IGNORED
     session = db.session
-    try:
-        if not _claim(event, InboxStatus(outcome), replay=replay):
+    for attempt in (1, 2):
+        try:
+            if not _claim(event, InboxStatus(outcome), replay=replay):
+                session.rollback()
+                log.info("Duplicate event %s (%s)", event.id, event.type)
+                return Outcome.DUPLICATE
+            if handler is not None:
+                handler(event, policy)
+            session.commit()
+            break
+        except Exception as exc:
             session.rollback()
-            log.info("Duplicate event %s (%s)", event.id, event.type)
-            return Outcome.DUPLICATE
-        if handler is not None:
-            handler(event, policy)
-        session.commit()
-    except Exception as exc:
-        session.rollback()
-        if is_connection_error(exc):
-            log.error("Database unavailable while processing event %s (%s)", event.id, event.type)
-            raise DatabaseUnavailable(event_id=event.id) from None
-        log.error("Failed to process event %s (%s): %s", event.id, event.type, describe(exc),
-                  exc_info=exc)
-        _record_failure(event, describe(exc))
-        raise ProcessingFailed(event_id=event.id) from None
+            if not is_connection_error(exc):
+                log.error("Failed to process event %s (%s): %s", event.id, event.type,
+                          describe(exc), exc_info=exc)
+                _record_failure(event, describe(exc))
+                raise ProcessingFailed(event_id=event.id) from None
+            # The pool is not pinged before use (a round trip per event); a
+            # connection that went stale while the database restarted fails
+            # here once, the pool is invalidated, and one retry heals it.
+            if attempt == 2 or not getattr(exc, "connection_invalidated", False):
+                log.error("Database unavailable while processing event %s (%s)",
+                          event.id, event.type)
+                raise DatabaseUnavailable(event_id=event.id) from None
     if outcome is Outcome.PROCESSED:
         log.info("Successfully processed event %s (%s)", event.id, event.type)
     else:
@@ -81,7 +88,7 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
         "livemode": event.livemode, "stripe_created": event.created, "status": status,
         "attempts": 1, "payload": event.raw, "processed_at": now_utc(), "received_at": now_utc(),
     }
-    if insert_if_absent(session, InboxEvent.__table__, values) is not None:
+    if insert_if_absent(session, InboxEvent, values, returning=InboxEvent.id) is not None:
         return True
     # Seen before. Lock the row so that two redeliveries of a failed event
     # cannot both run it (FOR UPDATE is a no-op on SQLite, already serialised).

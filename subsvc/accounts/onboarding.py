@@ -9,12 +9,13 @@ from sqlalchemy.orm import Session
 from subsvc.accounts.api_keys import issue_key
 from subsvc.accounts.entitlement import Policy, has_entitlement, user_tier_name
 from subsvc.accounts.tiers import all_tiers
-from subsvc.models import Subscription, User, WidgetConfig
+from subsvc.models import Subscription, Tier, User, WidgetConfig
 
 log = logging.getLogger(__name__)
 
 
-def onboard_if_due(session: Session, user: User, policy: Policy, *, checkout: bool) -> bool:
+def onboard_if_due(session: Session, user: User, policy: Policy, *, checkout: bool,
+                   tiers: list[Tier] | None = None) -> bool:
     """Issue the key and seed the widget config when a subscription checkout completed
     for the user or they are entitled, unless that already happened. Adds and flushes.
 
@@ -28,7 +29,7 @@ def onboard_if_due(session: Session, user: User, policy: Policy, *, checkout: bo
         return False
     issue_key(user)
     if user.widget_config is None:
-        tiers = all_tiers(session)
+        tiers = all_tiers(session) if tiers is None else tiers
         name = user_tier_name(subs, tiers, policy)
         defaults = next((t.widget_defaults for t in tiers if t.name == name), {})
         user.widget_config = WidgetConfig(seeded_from_tier=name, config=dict(defaults or {}))

@@ -31,19 +31,19 @@ def find_subscription(session: Session, stripe_id: str) -> Subscription | None:
 
 
 def get_or_create_subscription(session: Session, stripe_id: str, *, customer_id: str | None,
-                               email: str | None = None) -> Subscription:
-    """The row for `stripe_id`; a new one belongs to the customer's user (made if need be)."""
+                               email: str | None = None, user: User | None = None) -> Subscription:
+    """The row for `stripe_id`; a new one belongs to `user`, else the customer's (made if need be)."""
     sub = find_subscription(session, stripe_id)
     if sub is not None:
         return sub
-    user = resolve_user(session, customer_id=customer_id, email=email)
-    new_id = insert_if_absent(session, Subscription.__table__, {
+    user = user or resolve_user(session, customer_id=customer_id, email=email)
+    sub = insert_if_absent(session, Subscription, {
         "stripe_subscription_id": stripe_id, "user_id": user.id,
         "stripe_customer_id": customer_id, "status_version": "", "details_version": "",
         "cancel_at_period_end": False, "last_event_created": 0,
     })
-    if new_id is not None:
-        return session.get_one(Subscription, new_id)
+    if sub is not None:
+        return sub
     # Lost a race with another worker: its row is committed now.
     return find_subscription(session, stripe_id) or _missing(stripe_id)
 

@@ -35,11 +35,11 @@ def resolve_user(session: Session, *, customer_id: str | None, email: str | None
         candidates = _candidates(session, external_id, customer_id, email)
         if candidates:
             return _link(session, candidates, customer_id, email, external_id)
-        new_id = insert_if_absent(session, User.__table__, {
+        user = insert_if_absent(session, User, {
             "stripe_customer_id": customer_id, "email": email, "external_id": external_id,
         })
-        if new_id is not None:
-            return session.get_one(User, new_id)
+        if user is not None:
+            return user
         # Another worker created a user with one of these identifiers between our
         # SELECT and INSERT; the second pass finds it.
     raise RuntimeError("could not resolve user")  # pragma: no cover - needs a third racer

@@ -25,16 +25,16 @@ def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
     lock_key(session, customer_id or sub_id or event.id)
     user = resolve_user(session, customer_id=customer_id, email=checkout_email(session_obj),
                         external_id=as_str(session_obj.get("client_reference_id")))
+    tiers = all_tiers(session)
     if sub_id:
-        sub = get_or_create_subscription(session, sub_id, customer_id=customer_id)
+        sub = get_or_create_subscription(session, sub_id, customer_id=customer_id, user=user)
         link_checkout(sub, user, session_obj["id"])
         # Provisional until a subscription event for it arrives (ordering.py).
         status = (SubscriptionStatus.ACTIVE if session_obj.get("payment_status") in PAID
                   else SubscriptionStatus.INCOMPLETE)
         stamp = Stamp(event.id, event.created, Source.CHECKOUT)
-        apply_status(sub, status, stamp)
         tier_name = checkout_tier(session_obj)
-        if tier_name:
-            tier_name = require_tier(all_tiers(session), tier_name).name
-        apply_details(sub, status, stamp, tier=tier_name)
-    onboard_if_due(session, user, policy, checkout=True)
+        apply_details(sub, status, stamp,
+                      tier=require_tier(tiers, tier_name).name if tier_name else None)
+        apply_status(sub, status, stamp)
+    onboard_if_due(session, user, policy, checkout=True, tiers=tiers)

@@ -6,26 +6,30 @@ when several workers (or containers) handle events at the same moment.
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
-def dialect_insert(session: Session, table: Table) -> Any:
+M = TypeVar("M")
+
+
+def dialect_insert(session: Session, target: Any) -> Any:
     name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(target)
 
 
-def insert_if_absent(session: Session, table: Table, values: dict[str, Any]) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None.
+def insert_if_absent(session: Session, model: type[M], values: dict[str, Any], *,
+                     returning: Any = None) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the new object (or `returning`), or None.
 
-    On Postgres a concurrent uncommitted insert of the same key makes this
-    wait for that transaction; if it commits, this returns None.
+    One round trip. On Postgres a concurrent uncommitted insert of the same
+    key makes this wait for that transaction; if it commits, this returns None.
     """
-    stmt = dialect_insert(session, table).values(**values).on_conflict_do_nothing()
-    return session.execute(stmt.returning(table.c.id)).scalar_one_or_none()
+    stmt = dialect_insert(session, model).values(**values).on_conflict_do_nothing()
+    return session.scalars(stmt.returning(model if returning is None else returning)).one_or_none()
 
 
 def lock_key(session: Session, key: str) -> None:

@@ -1,0 +1,117 @@
+"""`flask stripe simulate`: `stripe trigger` without a network.
+
+Builds a realistic event (cli/demo.py over simulate.py), signs it with the first
+configured webhook secret and POSTs it to a running subsvc, like Stripe would.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy.exc import SQLAlchemyError
+
+from subsvc import simulate as sim
+from subsvc.accounts.tiers import all_tiers, tier_for_price
+from subsvc.cli.demo import API_VERSIONS, Json, build_event, journey, tier_price
+from subsvc.extensions import db
+from subsvc.models import SubscriptionStatus, Tier
+
+group = AppGroup("stripe", help="Talk Stripe to a running subsvc.")
+
+DEFAULT_URL = "http://127.0.0.1:8000/api/webhooks/stripe"
+TIMEOUT_SECONDS = 10
+
+
+@group.command("simulate")
+@click.argument("type_", metavar="TYPE")
+@click.option("--email", default="customer@example.com", show_default=True)
+@click.option("--tier", "tier_name", help="Use the first price of this tier (default: pro).")
+@click.option("--price", "price_id", help="Use this Stripe price id.")
+@click.option("--customer", help="Stripe customer id (default: derived from the email).")
+@click.option("--subscription", help="Stripe subscription id (default: derived from the email).")
+@click.option("--status", type=click.Choice([s.value for s in SubscriptionStatus]),
+              help="The subscription's status, for customer.subscription.* events.")
+@click.option("--url", default=DEFAULT_URL, show_default=True)
+@click.option("--api-version", "api", type=click.Choice(list(API_VERSIONS)), default="new",
+              show_default=True, help=f"old: {sim.API_OLD}, new: {sim.API_NEW}")
+def simulate_command(type_: str, email: str, tier_name: str | None, price_id: str | None,
+                     customer: str | None, subscription: str | None, status: str | None,
+                     url: str, api: str) -> None:
+    """Build a TYPE event, sign it and POST it; any unhandled TYPE makes an `ignored` event."""
+    secrets = current_app.config["STRIPE_WEBHOOK_SECRET"]
+    if not secrets:
+        raise click.ClickException("STRIPE_WEBHOOK_SECRET is not set: nothing to sign the event with")
+    if tier_name and price_id:
+        raise click.UsageError("give --tier or --price, not both")
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise click.UsageError("--url must be an http(s) URL")
+    price, tier = _choose_price(tier_name, price_id)
+    # End the read before POSTing: on SQLite every transaction holds the write
+    # lock (BEGIN IMMEDIATE), which the server needs to apply the event.
+    db.session.rollback()
+    j = journey(email, price, tier=tier, customer=customer, subscription=subscription,
+                api_version=API_VERSIONS[api])
+    event = build_event(type_, j, at=int(time.time()), status=status)
+    body, headers = sim.signed_request(event, secrets[0])
+    click.echo(f"Sending {type_} {event['id']} for {j.email} (customer {j.customer}, "
+               f"subscription {j.subscription}, price {price['id']}) to {_without_userinfo(url)}")
+    code, answer = _post(url, body, headers)
+    click.echo(f"HTTP {code} {answer}")
+    if not 200 <= code < 300:
+        raise click.ClickException(f"the endpoint answered {code}")
+
+
+def _choose_price(tier_name: str | None, price_id: str | None) -> tuple[Json, str | None]:
+    """The price object and the tier the Checkout Session names in its metadata."""
+    tiers = _tiers()
+    if price_id:
+        tier = tier_for_price(tiers, {"id": price_id})
+        return sim.price(price_id=price_id), tier.name if tier else None
+    name = tier_name or "pro"
+    chosen = next((tier for tier in tiers if tier.name == name), None)
+    if chosen is None:
+        known = ", ".join(tier.name for tier in tiers) or "none; run `flask seed tiers`"
+        raise click.ClickException(f"no tier named {name} (known: {known})")
+    return tier_price(chosen), chosen.name
+
+
+def _tiers() -> list[Tier]:
+    try:
+        return all_tiers(db.session)
+    except SQLAlchemyError:
+        raise click.ClickException(
+            "cannot read the tiers from the database; run `flask db upgrade` and `flask seed tiers`"
+        ) from None
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.status, _render(response.read())
+    except urllib.error.HTTPError as exc:  # a 4xx/5xx answer still has a body worth showing
+        with exc:
+            return exc.code, _render(exc.read())
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise click.ClickException(f"cannot reach {_without_userinfo(url)}: {reason}") from None
+
+
+def _render(raw: bytes) -> str:
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return raw[:200].decode("utf-8", "replace")
+    return json.dumps(data)
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
