@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install install-test migrate serve clean
+.PHONY: run test install install-test migrate serve clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,6 @@ test: install-test
 
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache .hypothesis
+
+bench: install-test
+	$(BIN)/python tests/bench_hot_path.py $(if $(TEST_DATABASE_URL),--postgres $(TEST_DATABASE_URL))
