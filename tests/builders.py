@@ -1,0 +1,165 @@
+"""Small builders shared by the webhook, handler, inbox and status tests.
+
+Signed delivery over HTTP, single realistic events (via subsvc.simulate), and
+database read-outs taken inside a short-lived app context.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
+
+from subsvc import simulate as sim
+from subsvc.extensions import db
+from subsvc.models import InboxEvent, Subscription, User
+from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
+
+Json = dict[str, Any]
+
+PUBLIC_URL = "/api/webhooks/stripe"
+INTERNAL_URL = "/subscriptions/internal/stripe-webhook"
+
+PRO = "price_pro_monthly"
+BUSINESS = "price_business_monthly"
+UNMAPPED = "price_1UnmappedPriceForTest0"
+APIS = [sim.API_OLD, sim.API_NEW]
+
+START = 1_767_268_800  # 2026-01-01T12:00:00Z
+P1 = sim.add_interval(START)
+P2 = sim.add_interval(START, n=2)
+
+HANDLED_TYPES = [
+    "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
+    "customer.subscription.deleted", "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed",
+]
+
+
+# --- delivery ------------------------------------------------------------------
+
+def deliver(client: FlaskClient, event: Json, *, secret: str = WEBHOOK_SECRET,
+            timestamp: int | None = None) -> TestResponse:
+    body, headers = sim.signed_request(event, secret, timestamp=timestamp)
+    return client.post(PUBLIC_URL, data=body, headers=headers)
+
+
+def deliver_internal(client: FlaskClient, event: Json, *,
+                     secret: str | None = INTERNAL_SECRET) -> TestResponse:
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Internal-Secret"] = secret
+    return client.post(INTERNAL_URL, data=sim.dumps(event), headers=headers)
+
+
+def answer(event: Json, status: str = "processed") -> Json:
+    return {"status": status, "event_id": event["id"]}
+
+
+def deliver_ok(client: FlaskClient, event: Json, status: str = "processed") -> None:
+    response = deliver(client, event)
+    assert (response.status_code, response.get_json()) == (200, answer(event, status)), event["type"]
+
+
+def status_of(client: FlaskClient, email: str) -> Json:
+    response = client.get("/status/api/users", query_string={"email": email},
+                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+# --- events --------------------------------------------------------------------
+
+def checkout(c: sim.Customer, *, api: str = sim.API_NEW, at: int = START, tier: str | None = "pro",
+             **session: Any) -> Json:
+    fields: Json = {"customer": c.customer, "subscription": c.subscription, "email": c.email,
+                    "client_reference_id": c.external_id, "tier": tier, "session_id": c.session,
+                    "created": at - 60}
+    obj = sim.checkout_session(**(fields | session))
+    return sim.event("checkout.session.completed", obj, created=at, api_version=api)
+
+
+def subscription_event(type_: str, c: sim.Customer, *, api: str = sim.API_NEW, at: int = START,
+                       price_id: str = PRO, status: str = "active",
+                       period: tuple[int, int] = (START, P1), **fields: Any) -> Json:
+    obj = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=price_id,
+                           status=status, period_start=period[0], period_end=period[1],
+                           api_version=api, created=START, **fields)
+    return sim.event(type_, obj, created=at, api_version=api)
+
+
+def invoice_event(type_: str, c: sim.Customer, *, api: str = sim.API_NEW, at: int = START,
+                  price_id: str = PRO, period: tuple[int, int] = (START, P1),
+                  billing_reason: str = "subscription_create", **fields: Any) -> Json:
+    fields.setdefault("paid", type_ != "invoice.payment_failed")
+    obj = sim.invoice(customer=c.customer, subscription=c.subscription, price_id=price_id,
+                      period_start=period[0], period_end=period[1], api_version=api,
+                      customer_email=c.email, billing_reason=billing_reason, created=at, **fields)
+    return sim.event(type_, obj, created=at, api_version=api)
+
+
+def another_subscription(c: sim.Customer) -> sim.Customer:
+    """The same customer checking out a second subscription."""
+    return dataclasses.replace(c, subscription=sim.new_id("sub"), session=c.session[:-6] + "second")
+
+
+def handled_event(type_: str, c: sim.Customer, api: str) -> Json:
+    """One realistic event of each handled type, for a first subscription period."""
+    if type_ == "checkout.session.completed":
+        return checkout(c, api=api)
+    if type_.startswith("customer.subscription."):
+        status = "canceled" if type_.endswith("deleted") else "active"
+        return subscription_event(type_, c, api=api, status=status)
+    if type_ == "invoice.payment_failed":
+        return invoice_event(type_, c, api=api, at=P1, period=(P1, P2),
+                             billing_reason="subscription_cycle")
+    return invoice_event(type_, c, api=api)
+
+
+# --- database read-outs --------------------------------------------------------
+
+def at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def iso(epoch: int) -> str:
+    return at(epoch).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def users(app: Flask) -> list[User]:
+    with app.app_context():
+        return list(db.session.scalars(select(User).order_by(User.id)))
+
+
+def subscriptions(app: Flask) -> list[Subscription]:
+    with app.app_context():
+        return list(db.session.scalars(select(Subscription).order_by(Subscription.id)))
+
+
+def inbox(app: Flask) -> list[InboxEvent]:
+    with app.app_context():
+        return list(db.session.scalars(select(InboxEvent).order_by(InboxEvent.id)))
+
+
+def inbox_row(app: Flask, event_id: str) -> InboxEvent:
+    with app.app_context():
+        return db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == event_id)).one()
+
+
+def subscription_row(app: Flask, stripe_id: str) -> Subscription:
+    with app.app_context():
+        stmt = select(Subscription).where(Subscription.stripe_subscription_id == stripe_id)
+        return db.session.scalars(stmt).one()
+
+
+def snapshot(app: Flask, *, skip: tuple[str, ...] = ()) -> dict[str, list[Json]]:
+    """Every row of every table (but `skip`), ordered by primary key."""
+    with app.app_context():
+        return {
+            table.name: [dict(row) for row in db.session.execute(
+                select(table).order_by(*table.primary_key.columns)).mappings()]
+            for table in db.metadata.sorted_tables if table.name not in skip
+        }
