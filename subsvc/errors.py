@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -75,6 +75,12 @@ def is_api_path() -> bool:
 
 
 def _render(status: int, code: str, **extra: Any) -> ResponseReturnValue:
+    if not is_api_path():
+        # The operator and customer pages get a page, not JSON.
+        title = "Temporarily unavailable" if status == 503 else "Something went wrong"
+        text = ("Please try again in a moment." if status >= 500
+                else f"The request could not be handled ({code}).")
+        return render_template("status/message.html", title=title, text=text), status
     return jsonify({"error": code, **extra}), status
 
 

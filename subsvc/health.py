@@ -42,8 +42,20 @@ def readyz() -> ResponseReturnValue:
         current = database_revisions()
     except Exception as exc:  # any failure here means "not ready", never a trace
         db.session.rollback()
-        log.warning("Not ready: database check failed (%s)", type(exc).__name__)
-        return jsonify({"status": "unavailable", "error": "database_unavailable"}), 503
+        reason = "migrations_pending" if is_reachable() else "database_unavailable"
+        log.warning("Not ready: %s (%s)", reason, type(exc).__name__)
+        return jsonify({"status": "unavailable", "error": reason}), 503
     if current != head_revisions(migrations_dir()):
         return jsonify({"status": "unavailable", "error": "migrations_pending"}), 503
     return jsonify({"status": "ok"})
+
+
+def is_reachable() -> bool:
+    """After a failed revision query: is the database there at all (just not migrated)?"""
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        db.session.rollback()

@@ -70,3 +70,20 @@ def test_downgrade_to_base_and_back(empty_database: str) -> None:
     down = flask(empty_database, "db", "downgrade", "base")
     assert down.returncode == 0, down.stderr
     assert flask(empty_database, "db", "upgrade").returncode == 0
+
+
+def test_readyz_turns_ready_once_migrated(empty_database: str) -> None:
+    from subsvc import create_app
+    from subsvc.extensions import db
+    from tests.conftest import base_config
+
+    app = create_app(base_config(empty_database))
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").get_json()["error"] == "migrations_pending"
+        assert flask(empty_database, "db", "upgrade").returncode == 0
+        assert (client.get("/readyz").status_code, client.get("/readyz").get_json()) == (
+            200, {"status": "ok"})
+    finally:
+        with app.app_context():
+            db.engine.dispose()
