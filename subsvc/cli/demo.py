@@ -35,8 +35,8 @@ _ALNUM = string.ascii_letters + string.digits
 
 def derived_id(prefix: str, seed: str, length: int = 14) -> str:
     """A Stripe-shaped id that is the same every time for one seed."""
-    digest = hashlib.sha256(f"{prefix}:{seed}".encode()).digest()
-    return f"{prefix}_" + "".join(_ALNUM[b % len(_ALNUM)] for b in digest[:length])
+    digest = hashlib.shake_256(f"{prefix}:{seed}".encode()).digest(length)
+    return f"{prefix}_" + "".join(_ALNUM[b % len(_ALNUM)] for b in digest)
 
 
 def tier_price(tier: Tier) -> Json:

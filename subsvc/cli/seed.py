@@ -54,7 +54,8 @@ def demo_command() -> None:
         raise click.ClickException(
             f"demo event {exc.extra.get('event_id')} failed; see `flask events list --status failed`"
         ) from None
-    click.echo("Demo events: " + ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count))
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
+    click.echo(f"Demo events: {summary}")
     for user in DEMO_USERS:
         status = user_status(db.session, user_or_fail(user.email), policy())
         sub = status["subscription"] or {}

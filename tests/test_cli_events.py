@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import select
+
+from subsvc import simulate as sim
+from subsvc.cli.demo import build_event, journey
+from subsvc.extensions import db
+from subsvc.models import InboxEvent, Subscription, Tier
+from tests.conftest import now, post_event
+
+UNMAPPED = "price_1UnmappedForCliTests00"
+
+
+def event_for(type_: str, email: str = "ada@example.com", *, price_id: str = "price_pro_monthly",
+              at: int | None = None) -> dict[str, Any]:
+    return build_event(type_, journey(email, sim.price(price_id=price_id)), at=at or now())
+
+
+def delivered(client: FlaskClient, event: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    response = post_event(client, event)
+    assert response.status_code == status, response.get_json()
+    return event
+
+
+def inbox_row(app: Flask, event_id: str) -> InboxEvent:
+    with app.app_context():
+        row = db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == event_id)).one()
+        db.session.expunge(row)
+        return row
+
+
+def map_unmapped_price_to_pro(app: Flask) -> None:
+    with app.app_context():
+        pro = db.session.scalars(select(Tier).where(Tier.name == "pro")).one()
+        pro.prices = [*pro.prices, UNMAPPED]
+        db.session.commit()
+
+
+def test_list_shows_newest_first_with_status_and_attempts(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    first = delivered(client, event_for("customer.subscription.created", at=now() - 60))
+    second = delivered(client, event_for("customer.created"))
+    result = runner.invoke(args=["events", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert second["id"] in lines[0] and "customer.created" in lines[0] and "ignored" in lines[0]
+    assert first["id"] in lines[1] and "processed" in lines[1] and "attempts=1" in lines[1]
+
+
+def test_list_shows_the_error_of_a_failed_event_truncated(client: FlaskClient,
+                                                          runner: FlaskCliRunner) -> None:
+    prices = [f"price_{n:02d}_unmapped_with_a_long_name" for n in range(8)]
+    obj = sim.subscription(customer="cus_Failing000001", price_id=prices[0], period_start=now(),
+                           period_end=sim.add_interval(now()),
+                           extra_prices=[sim.price(price_id=p) for p in prices[1:]])
+    failed = delivered(client, sim.event("customer.subscription.updated", obj), status=500)
+    result = runner.invoke(args=["events", "list", "--status", "failed"])
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.splitlines()
+    assert failed["id"] in line and "failed" in line and "UnknownPrice: price price_00" in line
+    assert prices[-1] not in line and line.endswith("…")
+
+
+def test_list_filters_by_status_and_limits(client: FlaskClient, runner: FlaskCliRunner) -> None:
+    for n in range(3):
+        delivered(client, event_for("customer.created", f"user{n}@example.com"))
+    delivered(client, event_for("invoice.paid"))
+    ignored = runner.invoke(args=["events", "list", "--status", "ignored", "--limit", "2"])
+    assert ignored.exit_code == 0
+    assert len(ignored.output.splitlines()) == 2
+    assert all(" ignored " in line for line in ignored.output.splitlines())
+    none = runner.invoke(args=["events", "list", "--status", "failed"])
+    assert none.output.strip() == "No events."
+
+
+@pytest.mark.parametrize("args", [["--status", "done"], ["--limit", "0"]])
+def test_list_rejects_bad_options(runner: FlaskCliRunner, args: list[str]) -> None:
+    assert runner.invoke(args=["events", "list", *args]).exit_code == 2
+
+
+def test_list_json_gives_every_field(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    event = delivered(client, event_for("customer.subscription.created"))
+    result = runner.invoke(args=["events", "list", "--json"])
+    assert result.exit_code == 0
+    (entry,) = json.loads(result.output)
+    assert entry == {
+        "event_id": event["id"], "type": "customer.subscription.created", "status": "processed",
+        "attempts": 1, "received_at": entry["received_at"], "processed_at": entry["processed_at"],
+        "stripe_created": event["created"], "api_version": sim.API_NEW, "livemode": False,
+        "last_error": None,
+    }
+    assert entry["received_at"].endswith("Z")
+
+
+def test_replay_of_a_processed_event_applies_it_again(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    event = delivered(client, event_for("customer.subscription.created"))
+    result = runner.invoke(args=["events", "replay", event["id"]])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"{event['id']} (customer.subscription.created): processed"
+    row = inbox_row(app, event["id"])
+    assert (row.status, row.attempts) == ("processed", 2)
+
+
+def test_replay_of_an_ignored_event_stays_ignored(app: Flask, client: FlaskClient,
+                                                  runner: FlaskCliRunner) -> None:
+    event = delivered(client, event_for("customer.created"))
+    result = runner.invoke(args=["events", "replay", event["id"]])
+    assert result.exit_code == 0
+    assert result.output.strip().endswith(": ignored")
+
+
+def test_replay_failed_heals_events_once_the_price_is_mapped(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    failed = [delivered(client, event_for("customer.subscription.created", f"u{n}@example.com",
+                                          price_id=UNMAPPED), status=500) for n in range(2)]
+    still_failing = runner.invoke(args=["events", "replay", "--failed"])
+    assert still_failing.exit_code == 1
+    assert still_failing.output.count(f"failed (UnknownPrice: price {UNMAPPED} maps to no tier)") == 2
+    assert "2 of 2 events failed" in still_failing.output
+    assert inbox_row(app, failed[0]["id"]).attempts == 2
+
+    map_unmapped_price_to_pro(app)
+    healed = runner.invoke(args=["events", "replay", "--failed"])
+    assert healed.exit_code == 0, healed.output
+    assert [line.rsplit(": ", 1)[1] for line in healed.output.splitlines()] == ["processed"] * 2
+    for event in failed:
+        row = inbox_row(app, event["id"])
+        assert (row.status, row.attempts, row.last_error) == ("processed", 3, None)
+    with app.app_context():
+        tiers = set(db.session.scalars(select(Subscription.tier)))
+    assert tiers == {"pro"}
+
+
+def test_replay_failed_with_nothing_failed_says_so(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["events", "replay", "--failed"])
+    assert result.exit_code == 0
+    assert result.output.strip() == "No failed events."
+
+
+def test_replay_of_an_unknown_id_fails(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["events", "replay", "evt_1NotThere"])
+    assert result.exit_code == 1
+    assert "no event evt_1NotThere in the inbox" in result.output
+
+
+@pytest.mark.parametrize("args", [[], ["evt_1Both", "--failed"]])
+def test_replay_needs_exactly_one_of_id_and_failed(runner: FlaskCliRunner, args: list[str]) -> None:
+    result = runner.invoke(args=["events", "replay", *args])
+    assert result.exit_code == 2
+    assert "give an event ID or --failed" in result.output

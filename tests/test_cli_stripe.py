@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from subsvc import simulate as sim
+from subsvc.cli.demo import build_event, derived_id, journey, tier_price
+from subsvc.models import Tier
+from tests.conftest import BACKENDS, WEBHOOK_SECRET, now, post_event
+from tests.server import REPO_ROOT, free_port, fresh_database, gunicorn, server_env
+
+HANDLED = [
+    "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
+    "customer.subscription.deleted", "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed",
+]
+UNHANDLED = ["customer.created", "customer.subscription.trial_will_end", "invoice.finalized",
+             "checkout.session.expired", "payment_intent.succeeded", "product.updated"]
+
+
+@pytest.mark.parametrize("api", ["old", "new"])
+@pytest.mark.parametrize("type_, outcome", [(t, "processed") for t in HANDLED]
+                         + [(t, "ignored") for t in UNHANDLED])
+def test_built_events_go_through_the_real_pipeline(client: FlaskClient, type_: str, outcome: str,
+                                                   api: str) -> None:
+    pro = Tier(name="pro", prices=["price_pro_monthly", "pro_monthly"])
+    j = journey("ada@example.com", tier_price(pro), tier="pro",
+                api_version=sim.API_OLD if api == "old" else sim.API_NEW)
+    event = build_event(type_, j, at=now())
+    response = post_event(client, event)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"status": outcome, "event_id": event["id"]}
+
+
+def test_journey_ids_derive_from_the_email() -> None:
+    price = sim.price(price_id="price_pro_monthly")
+    ada, again, grace = (journey(email, price) for email in
+                         ("ada@example.com", " Ada@Example.com", "grace@example.com"))
+    assert (ada.customer, ada.subscription, ada.session) == (again.customer, again.subscription,
+                                                             again.session)
+    assert ada.customer != grace.customer and ada.subscription != grace.subscription
+    assert ada.customer.startswith("cus_") and len(ada.customer) == 18
+    assert ada.subscription == derived_id("sub", "ada@example.com", 24)
+    assert journey("ada@example.com", price, customer="cus_Given").customer == "cus_Given"
+
+
+@pytest.mark.parametrize("prices, price_id, lookup_key", [
+    (["price_1Pro", "pro_monthly"], "price_1Pro", None),
+    (["pro_monthly"], None, "pro_monthly"),
+    ([], None, None),
+])
+def test_tier_price_uses_the_first_listed_price(prices: list[str], price_id: str | None,
+                                                lookup_key: str | None) -> None:
+    price = tier_price(Tier(name="pro", prices=prices))
+    assert price["lookup_key"] == lookup_key
+    assert price["metadata"] == {"tier": "pro"}
+    assert price["id"] == price_id if price_id else price["id"].startswith("price_")
+
+
+@pytest.mark.parametrize("config_overrides", [{"STRIPE_WEBHOOK_SECRET": []}])
+def test_simulate_needs_a_webhook_secret(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["stripe", "simulate", "invoice.paid"])
+    assert result.exit_code == 1
+    assert "STRIPE_WEBHOOK_SECRET is not set" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tier", "pro", "--price", "price_x"], "give --tier or --price, not both"),
+    (["--url", "file:///etc/passwd"], "--url must be an http(s) URL"),
+    (["--api-version", "2020-01-01"], "Invalid value for '--api-version'"),
+])
+def test_simulate_rejects_bad_usage(runner: FlaskCliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(args=["stripe", "simulate", "invoice.paid", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_simulate_names_the_known_tiers_for_an_unknown_one(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["stripe", "simulate", "invoice.paid", "--tier", "gold"])
+    assert result.exit_code == 1
+    assert "no tier named gold (known: free, pro, business)" in result.output
+
+
+def test_simulate_reports_an_unreachable_endpoint(runner: FlaskCliRunner) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api/webhooks/stripe"
+    result = runner.invoke(args=["stripe", "simulate", "invoice.paid", "--url", url])
+    assert result.exit_code == 1
+    assert f"cannot reach {url}" in result.output
+    assert WEBHOOK_SECRET not in result.output
+
+
+def test_simulate_never_prints_credentials_of_the_url(runner: FlaskCliRunner) -> None:
+    url = f"http://operator:hunter2@127.0.0.1:{free_port()}/api/webhooks/stripe"
+    result = runner.invoke(args=["stripe", "simulate", "invoice.paid", "--url", url])
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_simulate_drives_a_real_server_through_a_journey(backend: str, tmp_path: Path) -> None:
+    with fresh_database(backend, tmp_path) as url, gunicorn(url, tmp_path, workers=1) as server:
+        env = server_env(url)
+
+        def simulate(type_: str, *args: str, ok: bool = True) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "flask", "stripe", "simulate", type_, "--email", "ada@example.com",
+                 "--url", f"{server.url}/api/webhooks/stripe", *args],
+                cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+            output = done.stdout + done.stderr
+            assert (done.returncode == 0) is ok, output
+            assert WEBHOOK_SECRET not in output
+            return output
+
+        def status() -> dict[str, Any]:
+            reply = server.user_status("ada@example.com")
+            assert reply.status == 200, reply.body
+            return reply.body
+
+        sub_id = derived_id("sub", "ada@example.com", 24)
+        assert '"status": "processed"' in simulate("checkout.session.completed", "--tier", "pro")
+        simulate("customer.subscription.created", "--tier", "pro", "--api-version", "old")
+        out = simulate("invoice.paid", "--tier", "pro")
+        assert f"subscription {sub_id}" in out and "HTTP 200 " in out
+        ada = status()
+        assert (ada["tier"], ada["entitled"]) == ("pro", True)
+        sub = ada["subscription"]
+        assert (sub["id"], sub["status"], sub["price_id"]) == (sub_id, "active", "price_pro_monthly")
+
+        simulate("customer.subscription.updated", "--tier", "business", "--status", "past_due")
+        assert (status()["tier"], status()["subscription"]["status"]) == ("business", "past_due")
+        simulate("customer.subscription.deleted", "--tier", "business")
+        assert (status()["tier"], status()["entitled"]) == ("free", False)
+
+        ignored = simulate("customer.created")
+        assert json.loads(ignored.split("HTTP 200 ", 1)[1])["status"] == "ignored"
+        failed = simulate("customer.subscription.created", "--subscription", "sub_1Other",
+                          "--price", "price_1NobodySellsThis", ok=False)
+        assert "HTTP 500 " in failed and '"error": "processing_failed"' in failed
+        assert "the endpoint answered 500" in failed
+        assert "database is locked" not in server.log()
