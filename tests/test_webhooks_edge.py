@@ -172,8 +172,11 @@ def test_internal_endpoint_gives_the_same_answers(app: Flask, client: FlaskClien
     assert [row.status for row in inbox(app)] == ["processed", "ignored", "failed"]
 
 
-@pytest.mark.parametrize("config_overrides", [{"INTERNAL_WEBHOOK_SECRET": None}], indirect=True)
-@pytest.mark.parametrize("secret", [None, INTERNAL_SECRET], ids=["no-header", "header"])
+@pytest.mark.parametrize("config_overrides", [
+    {"INTERNAL_WEBHOOK_SECRET": None}, {"INTERNAL_WEBHOOK_SECRET": "too-short-31-characters-0123456"},
+], indirect=True, ids=["unset", "shorter-than-32"])
+@pytest.mark.parametrize("secret", [None, INTERNAL_SECRET, "too-short-31-characters-0123456"],
+                         ids=["no-header", "header", "short-header"])
 def test_internal_endpoint_without_a_configured_secret_is_not_configured(
         app: Flask, client: FlaskClient, secret: str | None) -> None:
     event = subscription_event("customer.subscription.created", sim.Customer.make(11))

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from subsvc.accounts.entitlement import Policy
+from subsvc.config import INTERNAL_SECRET_MIN_LENGTH
 from subsvc.errors import NotConfigured, Unauthorized
 from subsvc.events import StripeEvent, parse_event
 from subsvc.inbox import receive
@@ -35,9 +36,7 @@ def stripe_webhook() -> ResponseReturnValue:
 
 @bp.post("/subscriptions/internal/stripe-webhook")
 def internal_stripe_webhook() -> ResponseReturnValue:
-    expected = current_app.config["INTERNAL_WEBHOOK_SECRET"]
-    if not expected:
-        raise NotConfigured()
+    expected = internal_secret()
     given = request.headers.get("X-Internal-Secret", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized()
@@ -49,12 +48,22 @@ def deliver(event: StripeEvent) -> ResponseReturnValue:
     """Hand a verified event to the core: over HTTP when INTERNAL_WEBHOOK_URL is set."""
     config = current_app.config
     if config["INTERNAL_WEBHOOK_URL"]:
-        if not config["INTERNAL_WEBHOOK_SECRET"]:
-            raise NotConfigured()
-        body, status = forward(event, config["INTERNAL_WEBHOOK_URL"],
-                               config["INTERNAL_WEBHOOK_SECRET"])
+        body, status = forward(event, config["INTERNAL_WEBHOOK_URL"], internal_secret())
         return jsonify(body), status
     return _answer(event, receive(event, policy()))
+
+
+def internal_secret() -> str:
+    """The edge/core shared secret; missing or shorter than 32 characters is "not configured"."""
+    secret = current_app.config["INTERNAL_WEBHOOK_SECRET"]
+    if not secret:
+        raise NotConfigured()
+    if len(secret) < INTERNAL_SECRET_MIN_LENGTH:
+        # A guessable secret would open the core to forged events: refuse it.
+        log.warning("INTERNAL_WEBHOOK_SECRET is shorter than %s characters; refusing to use it",
+                    INTERNAL_SECRET_MIN_LENGTH)
+        raise NotConfigured()
+    return str(secret)
 
 
 def policy() -> Policy:
