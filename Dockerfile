@@ -11,4 +11,4 @@ EXPOSE 8000
 # Migrations are idempotent and run under an Alembic lock-free upgrade; with
 # several containers, run `flask db upgrade` once as a release step instead.
 CMD flask db upgrade && flask seed tiers && \
-    exec gunicorn --workers "$WORKERS" --bind "0.0.0.0:$PORT" --access-logfile - wsgi:app
+    exec gunicorn --workers "$WORKERS" --bind "0.0.0.0:$PORT" --access-logfile - --no-control-socket wsgi:app

@@ -23,7 +23,7 @@ migrate: install
 	$(BIN)/flask seed tiers
 
 serve:
-	$(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - --no-control-socket wsgi:app
 
 run: migrate serve
 

@@ -20,7 +20,12 @@ def engine_options(database_url: str) -> dict[str, Any]:
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     # No pool_pre_ping: it costs a round trip per request. SQLAlchemy drops the
     # whole pool on the first disconnect error, and inbox.receive retries once.
-    return {"pool_size": 5, "max_overflow": 5, "pool_timeout": 10, "pool_recycle": 1800}
+    # connect_timeout: a database host that accepts but never answers must give
+    # a 503 in seconds, not hold the worker until gunicorn kills it.
+    # Keepalives notice a peer that vanished under an open connection.
+    return {"pool_size": 5, "max_overflow": 5, "pool_timeout": 10, "pool_recycle": 1800,
+            "connect_args": {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30,
+                             "keepalives_interval": 10, "keepalives_count": 3}}
 
 
 @event.listens_for(Engine, "connect")
