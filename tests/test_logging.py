@@ -1,0 +1,44 @@
+"""LOG_FORMAT: text or one JSON object per line on stdout, with the contract's messages verbatim."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Flask
+
+from subsvc import create_app
+from subsvc import simulate as sim
+from subsvc.extensions import db
+from tests.builders import checkout, deliver
+from tests.conftest import WEBHOOK_SECRET, base_config
+
+
+def deliver_with_format(database_url: str, fmt: str) -> dict[str, object]:
+    # Built inside the test, so the log handler binds to the captured stdout.
+    app = create_app({**base_config(database_url), "LOG_FORMAT": fmt})
+    event = checkout(sim.Customer.make(f"log-{fmt}"))
+    try:
+        assert deliver(app.test_client(), event).status_code == 200
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    return event
+
+
+def test_json_format_logs_one_object_per_line(app: Flask, database_url: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    event = deliver_with_format(database_url, "json")
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    messages = [line["message"] for line in lines]
+    assert f"Forwarding event {event['id']} (checkout.session.completed)" in messages
+    assert f"Successfully processed event {event['id']} (checkout.session.completed)" in messages
+    assert all({"ts", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert WEBHOOK_SECRET not in json.dumps(lines)
+
+
+def test_text_format_logs_plain_lines(app: Flask, database_url: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    event = deliver_with_format(database_url, "text")
+
+    assert f"INFO subsvc.inbox: Successfully processed event {event['id']}" in capsys.readouterr().out
