@@ -6,6 +6,7 @@ when several workers (or containers) handle events at the same moment.
 from __future__ import annotations
 
 import zlib
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -21,6 +22,14 @@ def dialect_insert(session: Session, target: Any) -> Any:
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(target)
 
 
+@cache
+def _insert_ignoring_conflicts(dialect: str, model: Any, returning: Any) -> Any:
+    # Built once per (dialect, model): the values go in as execute() parameters,
+    # so each call is a compiled-cache hit instead of a fresh statement.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(model).on_conflict_do_nothing().returning(returning)
+
+
 def insert_if_absent(session: Session, model: type[M], values: dict[str, Any], *,
                      returning: Any = None) -> Any:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the new object (or `returning`), or None.
@@ -28,8 +37,9 @@ def insert_if_absent(session: Session, model: type[M], values: dict[str, Any], *
     One round trip. On Postgres a concurrent uncommitted insert of the same
     key makes this wait for that transaction; if it commits, this returns None.
     """
-    stmt = dialect_insert(session, model).values(**values).on_conflict_do_nothing()
-    return session.scalars(stmt.returning(model if returning is None else returning)).one_or_none()
+    dialect = session.get_bind().dialect.name
+    stmt = _insert_ignoring_conflicts(dialect, model, model if returning is None else returning)
+    return session.scalars(stmt, values).one_or_none()
 
 
 def lock_key(session: Session, key: str) -> None:
