@@ -10,15 +10,10 @@ import os
 import random
 import re
 import signal
-import socket
-import sqlite3
-import threading
 import time
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +22,22 @@ import sqlalchemy as sa
 
 from subsvc import simulate as sim
 from tests.conftest import BACKENDS, PG_URL
+from tests.faults import LOCKS, kill_workers_meanwhile, rows_about, until
 from tests.server import (
     CONNECTION_ERRORS, PRO, WHOLE_RUN_SECONDS, Json, Reply, Server, deliver_all, expected_status,
-    free_port, fresh_database, gunicorn, journey, new_customer,
+    fresh_database, gunicorn, journey, new_customer,
 )
+from tests.tcpproxy import TcpProxy, proxied
 
 pytestmark = pytest.mark.server
 
 START = int(time.time()) - 30 * sim.DAY
-BLOCK_DEADLINE = 10.0
 # A silent database must be given up on well before gunicorn's 30 s worker timeout.
 SILENT_DEADLINE = 15.0
-KILLS = 3
-BOOT_SECONDS = 1.5
 COPIES = 8
 # Words that would betray SQL or a stack trace in an answer body.
 LEAKS = re.compile(r"traceback|select |insert |update |psycopg|sqlalchemy|sqlite|operationalerror|file \"",
                    re.IGNORECASE)
-
-Probe = Callable[[], bool]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -64,76 +56,6 @@ def new_checkout() -> tuple[sim.Customer, Json]:
     c = new_customer()
     events, _ = sim.lifecycle_past_due(c, pro_price=PRO, start=START)
     return c, events[0]
-
-
-def until(condition: Probe, deadline: float = BLOCK_DEADLINE) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@contextmanager
-def postgres_customer_lock(database_url: str, customer_id: str) -> Iterator[Probe]:
-    """Hold the advisory lock the handlers take for this customer (statements.lock_key).
-
-    Yields a probe that is true once another backend waits for it, i.e. a worker
-    sits inside its transaction, after its inbox INSERT.
-    """
-    key = zlib.crc32(customer_id.encode())
-    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    # A backend waiting for our lock while holding the row lock of its own inbox INSERT.
-    waiting = sa.text(
-        "SELECT count(*) FROM pg_locks w JOIN pg_locks i ON i.pid = w.pid "
-        "WHERE w.locktype = 'advisory' AND NOT w.granted AND w.classid = 0 "
-        "AND w.objid = CAST(:key AS oid) AND i.locktype = 'relation' AND i.granted "
-        "AND i.relation = CAST('inbox_events' AS regclass) AND i.mode = 'RowExclusiveLock'")
-    try:
-        with engine.connect() as holder, engine.connect() as observer:
-            holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            yield lambda: observer.execute(waiting, {"key": key}).scalar_one() > 0
-            holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    finally:
-        engine.dispose()
-
-
-def after_a_pause() -> bool:
-    # Waiting on SQLite's busy_timeout cannot be observed from outside; a pause stands in.
-    time.sleep(1.0)
-    return True
-
-
-@contextmanager
-def sqlite_write_lock(database_url: str, customer_id: str) -> Iterator[Probe]:
-    """Hold SQLite's single write lock (one for all customers); a worker then waits in BEGIN IMMEDIATE."""
-    conn = sqlite3.connect(sa.engine.make_url(database_url).database or "", isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield after_a_pause
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
-
-
-LOCKS = {"postgresql": postgres_customer_lock, "sqlite": sqlite_write_lock}
-
-
-def rows_about(database_url: str, event_id: str, c: sim.Customer) -> dict[str, int]:
-    queries = {
-        "inbox": ("SELECT count(*) FROM inbox_events WHERE event_id = :v", event_id),
-        "users": ("SELECT count(*) FROM users WHERE stripe_customer_id = :v OR email = :e", c.customer),
-        "subscriptions": ("SELECT count(*) FROM subscriptions WHERE stripe_subscription_id = :v",
-                          c.subscription),
-    }
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return {name: conn.execute(sa.text(sql), {"v": value, "e": c.email}).scalar_one()
-                    for name, (sql, value) in queries.items()}
-    finally:
-        engine.dispose()
 
 
 def test_worker_killed_inside_its_transaction_leaves_nothing_and_redelivery_processes(
@@ -166,27 +88,6 @@ def test_worker_killed_inside_its_transaction_leaves_nothing_and_redelivery_proc
         "pro", c.subscription, "active")
     assert rows_about(server.database_url, checkout["id"], c) == {"inbox": 1, "users": 1, "subscriptions": 1}
     assert f"(pid:{worker})" in server.log()
-
-
-def kill_workers_meanwhile(server: Server, running: Future[Any], rng: random.Random) -> list[int]:
-    """SIGKILL a serving worker KILLS times while `running` (a future) is not done; the pids killed.
-
-    A worker just forked is still importing the app, so only one seen for BOOT_SECONDS counts
-    as serving; the longest-serving one goes first, so a kill lands on one that is busy.
-    """
-    seen = dict.fromkeys(server.worker_pids(), float("-inf"))  # booted before the run began
-    killed: list[int] = []
-    while len(killed) < KILLS and not running.done():
-        now = time.monotonic()
-        alive = [pid for pid in server.worker_pids() if pid not in killed]
-        serving = sorted((seen.setdefault(pid, now), pid) for pid in alive)
-        if not serving or now - serving[0][0] < BOOT_SECONDS:
-            time.sleep(0.05)
-            continue
-        time.sleep(rng.uniform(0.05, 0.2))
-        os.kill(serving[0][1], signal.SIGKILL)
-        killed.append(serving[0][1])
-    return killed
 
 
 def test_workers_killed_at_random_moments_lose_no_event(two_workers: Server) -> None:
@@ -223,85 +124,6 @@ def test_workers_killed_at_random_moments_lose_no_event(two_workers: Server) -> 
         engine.dispose()
     assert sorted(inbox) == sorted((event["id"], "processed") for event in events)
     assert server.alarms() == []
-
-
-class TcpProxy:
-    """The network between the service and its database, as a TCP forwarder on a port of its own.
-
-    start() forwards; stop() cuts live connections and refuses new ones (the database is
-    gone); stall() accepts connections that never get an answer (the host is there, silent).
-    """
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target, self.port = target, free_port()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._acceptor: threading.Thread | None = None
-        self._hole: socket.socket | None = None
-
-    def start(self) -> None:
-        self.stop()
-        listener = socket.create_server(("127.0.0.1", self.port))
-        listener.settimeout(0.1)  # lets the accept loop notice stop() quickly
-        self._stopping.clear()
-        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
-        self._acceptor.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._acceptor is not None:
-            self._acceptor.join(timeout=5)
-        with self._lock:
-            sockets, self._sockets = list(self._sockets), set()
-        if self._hole is not None:
-            sockets.append(self._hole)
-            self._hole = None
-        for sock in sockets:
-            _close(sock)
-
-    def stall(self) -> None:
-        self.stop()
-        # The kernel completes handshakes into the backlog; nobody ever reads or answers.
-        self._hole = socket.create_server(("127.0.0.1", self.port), backlog=64)
-
-    def _accept(self, listener: socket.socket) -> None:
-        with listener:
-            while not self._stopping.is_set():
-                try:
-                    client, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                try:
-                    upstream = socket.create_connection(self.target, timeout=5)
-                except OSError:
-                    _close(client)
-                    continue
-                for sock in (client, upstream):
-                    sock.settimeout(None)
-                with self._lock:
-                    self._sockets.update((client, upstream))
-                for src, dst in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
-
-
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    with suppress(OSError):
-        while data := src.recv(65536):
-            dst.sendall(data)
-    _close(src)
-    _close(dst)
-
-
-def _close(sock: socket.socket) -> None:
-    with suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    with suppress(OSError):
-        sock.close()
-
-
-def proxied(url: str, port: int) -> str:
-    return sa.engine.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -1,0 +1,152 @@
+"""The four customer lifecycles of subsvc.simulate, each a list of events plus the final state it promises.
+
+``Lifecycle`` picks one by name, as the server tests do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .ids import API_NEW, DAY, add_interval, checkout_session_id, new_id, now
+from .journeys import Customer, Journey, Scenario, expected
+from .shapes import Json
+
+
+def lifecycle_full(c: Customer, *, pro_price: str, business_price: str, start: int,
+                   api_version: str = API_NEW, portal_cancel: bool = False) -> Scenario:
+    """Checkout -> incomplete -> active -> paid -> upgrade -> renewal with proration -> cancel -> deleted.
+
+    Final: ``c.subscription`` "canceled" on ``business_price``, current_period_end = start + 2 months,
+    cancel_at_period_end True. With ``portal_cancel`` the cancel is expressed the flexible-billing /
+    Customer Portal way (``cancel_at`` = period end, ``cancel_at_period_end`` False) and the final flag is False.
+    """
+    j = Journey(c, api_version, pro_price, business_price)
+    p1, p2 = add_interval(start, n=1), add_interval(start, n=2)
+    in1, in2 = new_id("in"), new_id("in")
+    upgrade, cancel = start + 10 * DAY, p1 + 5 * DAY
+    renewal = p1 + 3600
+    flag = not portal_cancel
+    events = [
+        j.checkout(start, invoice=in1),
+        j.sub("customer.subscription.created", start, status="incomplete", period=(start, p1), latest_invoice=in1),
+        j.sub("customer.subscription.updated", start, period=(start, p1), latest_invoice=in1,
+              prev={"status": "incomplete"}),
+        *j.invoices(("invoice.payment_succeeded", "invoice.paid"), start, in1, (start, p1),
+                    billing_reason="subscription_create"),
+        j.sub("customer.subscription.updated", upgrade, p=j.business, period=(start, p1), latest_invoice=in1,
+              prev=j.price_change_prev(j.pro, (start, p1))),
+        *j.invoices(("invoice.paid",), renewal, in2, (p1, p2), p=j.business, created=p1, automatic=True,
+                    proration_lines=[{"price_id": business_price, "amount": round(3000 * (p1 - upgrade) / (p1 - start)),
+                                      "start": upgrade, "end": p1}]),
+        j.sub("customer.subscription.updated", renewal + 1, p=j.business, period=(p1, p2), latest_invoice=in2,
+              prev=j.period_prev(j.business, (start, p1), latest_invoice=in1), automatic=True),
+        j.sub("customer.subscription.updated", cancel, p=j.business, period=(p1, p2), latest_invoice=in2,
+              cancel_at_period_end=flag, cancel_at=p2, canceled_at=cancel,
+              prev={"cancel_at": None, "canceled_at": None, "cancellation_details": {"reason": None},
+                    **({"cancel_at_period_end": False} if flag else {})}),
+        j.sub("customer.subscription.deleted", p2, status="canceled", p=j.business, period=(p1, p2),
+              latest_invoice=in2, cancel_at_period_end=flag, cancel_at=p2, canceled_at=cancel, automatic=True),
+    ]
+    return events, expected(c.subscription, "canceled", business_price, p2, flag)
+
+
+def lifecycle_past_due(c: Customer, *, pro_price: str, start: int, api_version: str = API_NEW) -> Scenario:
+    """Checkout -> active -> paid -> renewal payment fails -> past_due -> retry succeeds -> active.
+
+    Final: ``c.subscription`` "active" on ``pro_price``, current_period_end = start + 2 months, not cancelling.
+    """
+    j = Journey(c, api_version, pro_price)
+    p1, p2 = add_interval(start, n=1), add_interval(start, n=2)
+    in1, in2 = new_id("in"), new_id("in")
+    failed, retry = p1 + 3600, p1 + 3 * DAY + 3600
+    events = [
+        j.checkout(start, invoice=in1),
+        j.sub("customer.subscription.created", start, period=(start, p1), latest_invoice=in1),
+        *j.invoices(("invoice.paid",), start, in1, (start, p1), billing_reason="subscription_create"),
+        *j.invoices(("invoice.payment_failed",), failed, in2, (p1, p2), created=p1, paid=False, automatic=True),
+        j.sub("customer.subscription.updated", failed + 1, status="past_due", period=(p1, p2), latest_invoice=in2,
+              prev={"status": "active", **j.period_prev(j.pro, (start, p1), latest_invoice=in1)}, automatic=True),
+        *j.invoices(("invoice.paid",), retry, in2, (p1, p2), created=p1, attempt_count=2, automatic=True),
+        j.sub("customer.subscription.updated", retry + 1, period=(p1, p2), latest_invoice=in2,
+              prev={"status": "past_due"}, automatic=True),
+    ]
+    return events, expected(c.subscription, "active", pro_price, p2, False)
+
+
+def lifecycle_trial(c: Customer, *, pro_price: str, start: int, api_version: str = API_NEW) -> Scenario:
+    """Checkout (no payment) -> trialing 14 days with a $0 invoice -> trial ends -> active -> first real invoice.
+
+    Final: ``c.subscription`` "active" on ``pro_price``, current_period_end = trial_end + 1 month
+    (trial_end = start + 14 days), not cancelling.
+    """
+    j = Journey(c, api_version, pro_price)
+    trial_end = start + 14 * DAY
+    p1 = add_interval(trial_end, n=1)
+    in0, in1 = new_id("in"), new_id("in")
+    events = [
+        j.checkout(start, invoice=in0, payment_status="no_payment_required"),
+        j.sub("customer.subscription.created", start, status="trialing", period=(start, trial_end),
+              trial_end=trial_end, latest_invoice=in0),
+        *j.invoices(("invoice.paid",), start, in0, (start, trial_end), amount=0,
+                    billing_reason="subscription_create"),
+        j.sub("customer.subscription.updated", trial_end, period=(trial_end, p1), trial_end=trial_end,
+              latest_invoice=in1, automatic=True,
+              prev={"status": "trialing", **j.period_prev(j.pro, (start, trial_end), latest_invoice=in0)}),
+        *j.invoices(("invoice.paid",), trial_end + 3600, in1, (trial_end, p1), created=trial_end,
+                    lookback_start=start, automatic=True),
+    ]
+    return events, expected(c.subscription, "active", pro_price, p1, False)
+
+
+def lifecycle_resubscribe(c: Customer, *, pro_price: str, start: int, api_version: str = API_NEW) -> Scenario:
+    """Subscribe, cancel immediately after 5 days, then re-subscribe 20 days after start with a NEW subscription id.
+
+    Final (deciding subscription = the second one, ``expected["subscription_id"]``): "active" on ``pro_price``,
+    current_period_end = (start + 20 days) + 1 month, not cancelling.
+    """
+    j = Journey(c, api_version, pro_price)
+    p1 = add_interval(start, n=1)
+    deleted, again = start + 5 * DAY, start + 20 * DAY
+    again_end = add_interval(again, n=1)
+    in1, in2 = new_id("in"), new_id("in")
+    second = Journey(Customer(c.email, c.external_id, c.customer, new_id("sub"), checkout_session_id()),
+                      api_version, pro_price)
+    events = [
+        j.checkout(start, invoice=in1),
+        j.sub("customer.subscription.created", start, period=(start, p1), latest_invoice=in1),
+        *j.invoices(("invoice.paid",), start, in1, (start, p1), billing_reason="subscription_create"),
+        j.sub("customer.subscription.deleted", deleted, status="canceled", period=(start, p1), latest_invoice=in1,
+              canceled_at=deleted),
+        second.checkout(again, invoice=in2),
+        second.sub("customer.subscription.created", again, period=(again, again_end), latest_invoice=in2),
+        *second.invoices(("invoice.paid",), again, in2, (again, again_end), billing_reason="subscription_create"),
+    ]
+    return events, expected(second.c.subscription, "active", pro_price, again_end, False)
+
+
+@dataclass
+class Lifecycle:
+    """A named scenario: ``Lifecycle("full", c, pro_price=..., business_price=...).build()``."""
+
+    SCENARIOS: ClassVar[dict[str, Callable[..., Scenario]]] = {
+        "full": lifecycle_full, "past_due": lifecycle_past_due,
+        "trial": lifecycle_trial, "resubscribe": lifecycle_resubscribe,
+    }
+
+    name: str
+    customer: Customer
+    pro_price: str
+    business_price: str | None = None
+    start: int | None = None
+    api_version: str = API_NEW
+
+    def build(self) -> Scenario:
+        fn = self.SCENARIOS[self.name]
+        kwargs: Json = {"pro_price": self.pro_price, "api_version": self.api_version,
+                        "start": self.start if self.start is not None else now() - 90 * DAY}
+        if fn is lifecycle_full:
+            kwargs["business_price"] = self.business_price or new_id("price")
+        return fn(self.customer, **kwargs)
+

@@ -1,0 +1,77 @@
+"""Simulated Subscriptions for subsvc.simulate, in the shape of either API version.
+
+The billing period sits on the subscription before basil (2025-03-31) and on every item from basil on.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+from .ids import API_NEW, derived_id, is_new_api, new_id
+from .prices import plan, price
+from .shapes import NO_AUTOMATIC_TAX, Json, ordered, stripe_list
+
+# What never varies between our subscriptions; deep-copied per build so callers may mutate what they get.
+_SUB_FIXED: Json = dict.fromkeys((
+    "application", "application_fee_percent", "billing_cycle_anchor_config", "billing_thresholds",
+    "days_until_due", "default_source", "description", "next_pending_invoice_item_invoice", "on_behalf_of",
+    "pause_collection", "pending_invoice_item_interval", "pending_setup_intent", "pending_update", "schedule",
+    "test_clock", "transfer_data",
+)) | {
+    "object": "subscription",
+    "automatic_tax": NO_AUTOMATIC_TAX,
+    "collection_method": "charge_automatically",
+    "currency": "usd",
+    "default_tax_rates": [],
+    "discounts": [],
+    "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+    "livemode": False,
+    "payment_settings": {"payment_method_options": None, "payment_method_types": None,
+                         "save_default_payment_method": "off"},
+    "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+}
+
+
+def subscription(*, customer: str, price_id: str | None = None, sub_id: str | None = None,
+                 status: str = "active", period_start: int, period_end: int,
+                 cancel_at_period_end: bool = False, cancel_at: int | None = None, canceled_at: int | None = None,
+                 api_version: str = API_NEW, lookup_key: str | None = None, price_metadata: Json | None = None,
+                 created: int | None = None, trial_end: int | None = None, extra_prices: Sequence[Json] = (),
+                 item_id: str | None = None, unit_amount: int = 1900, interval: str = "month",
+                 latest_invoice: str | None = None, ended_at: int | None = None,
+                 metadata: Json | None = None) -> Json:
+    """A Subscription; the billing period sits on the subscription (old) or on every item (basil)."""
+    new = is_new_api(api_version)
+    sub_id = sub_id or new_id("sub")
+    created = created if created is not None else period_start
+    main = price(price_id=price_id, lookup_key=lookup_key, metadata=price_metadata,
+                 unit_amount=unit_amount, interval=interval)
+    items = [_item(sub_id, main, item_id or new_id("si"), created, period_start, period_end, new)]
+    items += [_item(sub_id, p, new_id("si"), created, period_start, period_end, new) for p in extra_prices]
+    if ended_at is None and status == "canceled":
+        ended_at = cancel_at or canceled_at or period_end
+    sub: Json = copy.deepcopy(_SUB_FIXED) | {
+        "id": sub_id, "billing_cycle_anchor": trial_end or created, "cancel_at": cancel_at,
+        "cancel_at_period_end": cancel_at_period_end, "canceled_at": canceled_at,
+        "cancellation_details": {"comment": None, "feedback": None,
+                                 "reason": "cancellation_requested" if (canceled_at or cancel_at) else None},
+        "created": created, "customer": customer, "default_payment_method": derived_id("pm", sub_id),
+        "ended_at": ended_at, "items": stripe_list(items, f"/v1/subscription_items?subscription={sub_id}"),
+        "latest_invoice": latest_invoice, "metadata": dict(metadata or {}), "start_date": created,
+        "status": status, "trial_end": trial_end, "trial_start": created if trial_end else None,
+    }
+    if not new:
+        sub.update(current_period_start=period_start, current_period_end=period_end, discount=None)
+        if len(items) == 1:  # legacy single-item mirrors
+            sub.update(plan=items[0]["plan"], quantity=1)
+    return ordered(sub)
+
+
+def _item(sub_id: str, p: Json, item_id: str, created: int, start: int, end: int, new: bool) -> Json:
+    item: Json = {"id": item_id, "object": "subscription_item", "billing_thresholds": None, "created": created,
+                  "discounts": [], "metadata": {}, "plan": plan(p), "price": p, "quantity": 1,
+                  "subscription": sub_id, "tax_rates": []}
+    if new:
+        item.update(current_period_start=start, current_period_end=end)
+    return ordered(item)
