@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -46,21 +47,28 @@ def with_search_path(url: str, schema: str) -> str:
     return f"{url}{joiner}options=-csearch_path%3D{schema}"
 
 
+@contextmanager
+def pg_schema(prefix: str = "test") -> Iterator[str]:
+    """A URL into a fresh Postgres schema of its own, dropped (with all in it) afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        yield with_search_path(PG_URL, schema)
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_schema_url() -> Iterator[str]:
     """A schema of this run's own on the Postgres server, dropped at the end."""
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL not set")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield with_search_path(PG_URL, schema)
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 def base_config(database_url: str) -> dict[str, Any]:

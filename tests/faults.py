@@ -9,7 +9,6 @@ import random
 import signal
 import sqlite3
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from subsvc import simulate as sim
+from subsvc.models.statements import advisory_lock_ids
 from tests.server import Server
 
 BLOCK_DEADLINE = 10.0
@@ -43,19 +43,22 @@ def postgres_customer_lock(database_url: str, customer_id: str) -> Iterator[Prob
     Yields a probe that is true once another backend waits for it, i.e. a worker
     sits inside its transaction, after its inbox INSERT.
     """
-    key = zlib.crc32(customer_id.encode())
+    namespace, key = advisory_lock_ids(customer_id)
+    ids = {"ns": namespace, "key": key, "objid": key & 0xFFFF_FFFF}
     engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
     # A backend waiting for our lock while holding the row lock of its own inbox INSERT.
+    # The two-key form shows up in pg_locks as classid, objid and objsubid = 2.
     waiting = sa.text(
         "SELECT count(*) FROM pg_locks w JOIN pg_locks i ON i.pid = w.pid "
-        "WHERE w.locktype = 'advisory' AND NOT w.granted AND w.classid = 0 "
-        "AND w.objid = CAST(:key AS oid) AND i.locktype = 'relation' AND i.granted "
+        "WHERE w.locktype = 'advisory' AND NOT w.granted AND w.objsubid = 2 "
+        "AND w.classid = CAST(:ns AS oid) AND w.objid = CAST(:objid AS oid) "
+        "AND i.locktype = 'relation' AND i.granted "
         "AND i.relation = CAST('inbox_events' AS regclass) AND i.mode = 'RowExclusiveLock'")
     try:
         with engine.connect() as holder, engine.connect() as observer:
-            holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            yield lambda: observer.execute(waiting, {"key": key}).scalar_one() > 0
-            holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            holder.execute(sa.text("SELECT pg_advisory_lock(:ns, :key)"), ids)
+            yield lambda: observer.execute(waiting, ids).scalar_one() > 0
+            holder.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"), ids)
     finally:
         engine.dispose()
 

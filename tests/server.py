@@ -25,11 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 
 from subsvc import simulate as sim
 from subsvc.config import SETTINGS
-from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, PG_URL, TEST_TIERS, WEBHOOK_SECRET, with_search_path
+from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, TEST_TIERS, WEBHOOK_SECRET, pg_schema
 
 Json = dict[str, Any]
 Post = Callable[[Json], "Reply"]
@@ -118,16 +117,8 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{workdir / 'server.db'}"
         return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield with_search_path(PG_URL, schema)
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        engine.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 class Server:

@@ -4,14 +4,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PG_URL, postgres_only, with_search_path
+from subsvc import create_app
+from subsvc.extensions import db
+
+from tests.conftest import base_config, pg_schema, postgres_only
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,16 +30,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.db'}"
         return
-    schema = f"mig_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield with_search_path(PG_URL, schema)
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
+    with pg_schema("mig") as url:
+        yield url
 
 
 def test_upgrade_from_empty_then_check_finds_no_drift(empty_database: str) -> None:
@@ -73,10 +67,6 @@ def test_downgrade_to_base_and_back(empty_database: str) -> None:
 
 
 def test_readyz_turns_ready_once_migrated(empty_database: str) -> None:
-    from subsvc import create_app
-    from subsvc.extensions import db
-    from tests.conftest import base_config
-
     app = create_app(base_config(empty_database))
     client = app.test_client()
     try:

@@ -9,10 +9,9 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from subsvc.models import User
-from subsvc.models.base import now_utc
+from subsvc.models.base import DbSession, now_utc
 
 KEY_PREFIX = "sk_subsvc_"
 DISPLAY_LENGTH = len(KEY_PREFIX) + 6
@@ -36,13 +35,13 @@ def revoke_key(user: User) -> None:
     user.api_key_prefix = None
 
 
-def user_for_key(session: Session, key: str) -> User | None:
+def user_for_key(session: DbSession, key: str) -> User | None:
     if not key.startswith(KEY_PREFIX):
         return None
     return session.scalars(select(User).where(User.api_key_hash == hash_key(key))).one_or_none()
 
 
-def reveal_key_once(session: Session, user: User) -> str | None:
+def reveal_key_once(session: DbSession, user: User) -> str | None:
     """Replace the user's never-shown key with a new one and return it; None when a key was
     already shown (welcome page, `flask keys rotate`) or revoked. Adds; the caller commits.
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from subsvc.accounts.api_keys import issue_key
 from subsvc.accounts.entitlement import Policy, has_entitlement, user_tier_name
 from subsvc.accounts.tiers import all_tiers
 from subsvc.models import Subscription, Tier, User, WidgetConfig
+from subsvc.models.base import DbSession
 
 log = logging.getLogger(__name__)
 
 
-def onboard_if_due(session: Session, user: User, policy: Policy, *, checkout: bool,
+def onboard_if_due(session: DbSession, user: User, policy: Policy, *, checkout: bool,
                    tiers: list[Tier] | None = None) -> bool:
     """Issue the key and seed the widget config when a subscription checkout completed
     for the user or they are entitled, unless that already happened. Adds and flushes.

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import joinedload
 
 from subsvc.accounts.ordering import Source, details_version, status_version
 from subsvc.accounts.users import resolve_user
 from subsvc.models import Subscription, User
-from subsvc.models.base import from_epoch
+from subsvc.models.base import DbSession, from_epoch
 from subsvc.models.statements import insert_if_absent
 
 
@@ -23,14 +23,14 @@ class Stamp:
     source: Source
 
 
-def find_subscription(session: Session, stripe_id: str) -> Subscription | None:
+def find_subscription(session: DbSession, stripe_id: str) -> Subscription | None:
     # The user comes along in the same round trip: every handler needs it.
     stmt = (select(Subscription).options(joinedload(Subscription.user))
             .where(Subscription.stripe_subscription_id == stripe_id))
     return session.scalars(stmt).one_or_none()
 
 
-def get_or_create_subscription(session: Session, stripe_id: str, *, customer_id: str | None,
+def get_or_create_subscription(session: DbSession, stripe_id: str, *, customer_id: str | None,
                                email: str | None = None, user: User | None = None) -> Subscription:
     """The row for `stripe_id`; a new one belongs to `user`, else the customer's (made if need be)."""
     sub = find_subscription(session, stripe_id)

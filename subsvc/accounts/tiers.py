@@ -7,9 +7,9 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from subsvc.models import Tier
+from subsvc.models.base import DbSession
 
 FREE = "free"
 
@@ -28,7 +28,7 @@ class UnknownTier(Exception):
         super().__init__(f"tier {name!r} does not exist")
 
 
-def all_tiers(session: Session) -> list[Tier]:
+def all_tiers(session: DbSession) -> list[Tier]:
     return list(session.scalars(select(Tier).order_by(Tier.rank, Tier.name)))
 
 
@@ -88,7 +88,7 @@ def validate_tier_spec(spec: Any) -> dict[str, Any]:
     }
 
 
-def seed_tiers(session: Session, specs: list[dict[str, Any]], *, overwrite: bool) -> list[str]:
+def seed_tiers(session: DbSession, specs: list[dict[str, Any]], *, overwrite: bool) -> list[str]:
     """Add the tiers that are missing; with overwrite, update existing ones by name.
 
     Returns the names added or changed. Adds and flushes; the caller commits.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from subsvc.models import User
+from subsvc.models.base import DbSession
 from subsvc.models.statements import insert_if_absent
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,11 @@ def normalize_email(email: str | None) -> str | None:
     return email or None
 
 
-def find_user_by_email(session: Session, email: str) -> User | None:
+def find_user_by_email(session: DbSession, email: str) -> User | None:
     return session.scalars(select(User).where(User.email == normalize_email(email))).one_or_none()
 
 
-def resolve_user(session: Session, *, customer_id: str | None, email: str | None = None,
+def resolve_user(session: DbSession, *, customer_id: str | None, email: str | None = None,
                  external_id: str | None = None) -> User:
     """The user these identifiers point at, created or linked as needed. Adds and flushes."""
     email = normalize_email(email)
@@ -45,7 +45,7 @@ def resolve_user(session: Session, *, customer_id: str | None, email: str | None
     raise RuntimeError("could not resolve user")  # pragma: no cover - needs a third racer
 
 
-def _candidates(session: Session, external_id: str | None, customer_id: str | None,
+def _candidates(session: DbSession, external_id: str | None, customer_id: str | None,
                 email: str | None) -> list[User]:
     """Matching users in priority order (external id, customer, email), each once."""
     pairs = [(User.external_id, external_id), (User.stripe_customer_id, customer_id),
@@ -62,7 +62,7 @@ def _candidates(session: Session, external_id: str | None, customer_id: str | No
     return ordered
 
 
-def _link(session: Session, candidates: list[User], customer_id: str | None,
+def _link(session: DbSession, candidates: list[User], customer_id: str | None,
           email: str | None, external_id: str | None) -> User:
     primary, kept = candidates[0], []
     for other in candidates[1:]:
@@ -90,7 +90,7 @@ def _can_merge(stub: User, primary: User) -> bool:
                for col in ("stripe_customer_id", "email", "external_id"))
 
 
-def merge_users(session: Session, stub: User, *, into: User) -> None:
+def merge_users(session: DbSession, stub: User, *, into: User) -> None:
     """Move the stub's subscriptions, key and widget config onto `into`, then delete it."""
     for sub in list(stub.subscriptions):
         sub.user = into
@@ -112,7 +112,7 @@ MERGED_FIELDS = ("stripe_customer_id", "email", "external_id", "api_key_hash", "
                  "api_key_issued_at", "api_key_revealed_at")
 
 
-def create_user(session: Session, email: str, external_id: str | None = None) -> User:
+def create_user(session: DbSession, email: str, external_id: str | None = None) -> User:
     """A user made by an operator (`flask users create`); events link to it later."""
     user = User(email=normalize_email(email), external_id=external_id or None)
     session.add(user)

@@ -1,4 +1,4 @@
-"""One customer's journey as realistic Stripe events (simulate.py builders), for the CLI.
+"""One customer's journey as realistic Stripe events (subsvc.simulate builders), for the CLI.
 
 `flask stripe simulate` builds one event of it and POSTs it; `flask seed demo` feeds
 a few whole journeys through the inbox. Ids derive from the email, so separate
@@ -6,8 +6,6 @@ commands about one email tell one coherent story.
 """
 from __future__ import annotations
 
-import hashlib
-import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +16,7 @@ from subsvc.events import parse_event
 from subsvc.extensions import db
 from subsvc.inbox import Outcome, receive
 from subsvc.models import Tier
+from subsvc.simulate.ids import derived_id
 
 Json = dict[str, Any]
 
@@ -30,18 +29,11 @@ SUBSCRIPTION_STATUS = {
 # Id prefixes Stripe uses for the objects of some event types we do not handle.
 _OBJECT_PREFIXES = {"customer": "cus", "payment_intent": "pi", "charge": "ch", "product": "prod",
                     "price": "price", "setup_intent": "seti", "payment_method": "pm"}
-_ALNUM = string.ascii_letters + string.digits
-
-
-def derived_id(prefix: str, seed: str, length: int = 14) -> str:
-    """A Stripe-shaped id that is the same every time for one seed."""
-    digest = hashlib.shake_256(f"{prefix}:{seed}".encode()).digest(length)
-    return f"{prefix}_" + "".join(_ALNUM[b % len(_ALNUM)] for b in digest)
 
 
 def tier_price(tier: Tier) -> Json:
     """A Price that buys `tier`: its first listed price id (or lookup key), plus metadata.tier."""
-    first = (tier.prices or [None])[0]
+    first = tier.prices[0] if tier.prices else None
     if first and first.startswith("price_"):
         return sim.price(price_id=first, metadata={"tier": tier.name})
     return sim.price(price_id=derived_id("price", f"{tier.name}:{first}", 24), lookup_key=first,

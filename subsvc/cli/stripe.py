@@ -1,6 +1,6 @@
 """`flask stripe simulate`: `stripe trigger` without a network.
 
-Builds a realistic event (cli/demo.py over simulate.py), signs it with the first
+Builds a realistic event (cli/demo.py over subsvc.simulate), signs it with the first
 configured webhook secret and POSTs it to a running subsvc, like Stripe would.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so migrations can drop and alter them on every backend.
@@ -17,6 +17,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# What domain functions take: a plain Session, or Flask-SQLAlchemy's scoped `db.session`.
+DbSession = Session | scoped_session[Any]
 
 
 def now_utc() -> datetime:

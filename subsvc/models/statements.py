@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import zlib
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from subsvc.models.base import DbSession
 
 
-M = TypeVar("M")
-
-
-def dialect_insert(session: Session, target: Any) -> Any:
+def dialect_insert(session: DbSession, target: Any) -> Any:
     name = session.get_bind().dialect.name
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(target)
 
@@ -30,7 +27,7 @@ def _insert_ignoring_conflicts(dialect: str, model: Any, returning: Any) -> Any:
     return insert(model).on_conflict_do_nothing().returning(returning)
 
 
-def insert_if_absent(session: Session, model: type[M], values: dict[str, Any], *,
+def insert_if_absent(session: DbSession, model: Any, values: dict[str, Any], *,
                      returning: Any = None) -> Any:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the new object (or `returning`), or None.
 
@@ -42,7 +39,20 @@ def insert_if_absent(session: Session, model: type[M], values: dict[str, Any], *
     return session.scalars(stmt, values).one_or_none()
 
 
-def lock_key(session: Session, key: str) -> None:
+# pg_advisory_xact_lock(int, int): the first key is subsvc's own namespace
+# ("SUBS"), so its locks never meet those of another application on the database.
+ADVISORY_NAMESPACE = 0x5355_4253
+
+
+def advisory_lock_ids(key: str) -> tuple[int, int]:
+    """The (namespace, id) pair of the advisory lock for `key`."""
+    # crc32 is stable across processes (unlike hash()); a collision only
+    # serialises two unrelated customers, it never breaks correctness.
+    crc = zlib.crc32(key.encode())
+    return ADVISORY_NAMESPACE, crc - (1 << 32) if crc >= 1 << 31 else crc
+
+
+def lock_key(session: DbSession, key: str) -> None:
     """Serialise transactions about one key (a Stripe customer) until commit.
 
     Postgres: a transaction-scoped advisory lock. SQLite needs nothing: every
@@ -50,6 +60,4 @@ def lock_key(session: Session, key: str) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    # crc32 is stable across processes (unlike hash()), and a collision only
-    # serialises two unrelated customers, never breaks correctness.
-    session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(key.encode()))))
+    session.execute(select(func.pg_advisory_xact_lock(*advisory_lock_ids(key))))

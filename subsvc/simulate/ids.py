@@ -38,8 +38,9 @@ def derived(seed: str, n: int) -> str:
     return "".join(_ALNUM[b % len(_ALNUM)] for b in digest[:n])
 
 
-def derived_id(prefix: str, seed: str) -> str:
-    return f"{prefix}_{derived(prefix + seed, 14)}"
+def derived_id(prefix: str, seed: str, length: int = 14) -> str:
+    """A Stripe-shaped id that is the same every time for one seed."""
+    return f"{prefix}_{derived(prefix + seed, length)}"
 
 
 def add_interval(ts: int, interval: str = "month", n: int = 1) -> int:

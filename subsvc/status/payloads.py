@@ -5,18 +5,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from subsvc.accounts.entitlement import Policy, deciding_subscription, is_entitled, user_tier_name
 from subsvc.accounts.tiers import all_tiers
 from subsvc.models import Subscription, User
+from subsvc.models.base import DbSession
 
 
 def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def user_status(session: Session, user: User, policy: Policy) -> dict[str, Any]:
+def user_status(session: DbSession, user: User, policy: Policy) -> dict[str, Any]:
     subs = list(session.scalars(select(Subscription).where(Subscription.user_id == user.id)))
     tiers = all_tiers(session)
     deciding = deciding_subscription(subs, tiers, policy)
