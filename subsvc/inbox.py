@@ -19,6 +19,7 @@ from subsvc.errors import DatabaseUnavailable, ProcessingFailed, is_connection_e
 from subsvc.events import StripeEvent
 from subsvc.extensions import db
 from subsvc.handlers import handler_for
+from subsvc.handlers.registry import Handler
 from subsvc.models import InboxEvent, InboxStatus
 from subsvc.models.base import now_utc
 from subsvc.models.statements import dialect_insert, insert_if_absent
@@ -44,36 +45,49 @@ def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outc
     """
     handler = handler_for(event)
     outcome = Outcome.PROCESSED if handler else Outcome.IGNORED
-    session = db.session
     for attempt in (1, 2):
         try:
-            if not _claim(event, InboxStatus(outcome), replay=replay):
-                session.rollback()
-                log.info("Duplicate event %s (%s)", event.id, event.type)
-                return Outcome.DUPLICATE
-            if handler is not None:
-                handler(event, policy)
-            session.commit()
+            applied = _apply(event, handler, policy, InboxStatus(outcome), replay=replay)
             break
         except Exception as exc:
-            session.rollback()
-            if not is_connection_error(exc):
-                log.error("Failed to process event %s (%s): %s", event.id, event.type,
-                          describe(exc), exc_info=exc)
-                _record_failure(event, describe(exc))
-                raise ProcessingFailed(event_id=event.id) from None
-            # The pool is not pinged before use (a round trip per event); a
-            # connection that went stale while the database restarted fails
-            # here once, the pool is invalidated, and one retry heals it.
-            if attempt == 2 or not getattr(exc, "connection_invalidated", False):
-                log.error("Database unavailable while processing event %s (%s)",
-                          event.id, event.type)
-                raise DatabaseUnavailable(event_id=event.id) from None
+            db.session.rollback()
+            _raise_failure(event, exc, may_retry=attempt == 1)
+    if not applied:
+        log.info("Duplicate event %s (%s)", event.id, event.type)
+        return Outcome.DUPLICATE
     if outcome is Outcome.PROCESSED:
         log.info("Successfully processed event %s (%s)", event.id, event.type)
     else:
         log.info("Ignored event %s (%s)", event.id, event.type)
     return outcome
+
+
+def _apply(event: StripeEvent, handler: Handler | None, policy: Policy, status: InboxStatus, *,
+           replay: bool) -> bool:
+    """Claim, handle and commit in one transaction; False (rolled back) for a duplicate."""
+    if not _claim(event, status, replay=replay):
+        db.session.rollback()
+        return False
+    if handler is not None:
+        handler(event, policy)
+    db.session.commit()
+    return True
+
+
+def _raise_failure(event: StripeEvent, exc: Exception, *, may_retry: bool) -> None:
+    """Raise the 5xx for `exc`; return only when one retry on a fresh connection is worth it."""
+    if not is_connection_error(exc):
+        log.error("Failed to process event %s (%s): %s", event.id, event.type, describe(exc),
+                  exc_info=exc)
+        _record_failure(event, describe(exc))
+        raise ProcessingFailed(event_id=event.id) from None
+    # The pool is not pinged before use (a round trip per event): a connection
+    # gone stale while the database restarted fails once, the pool is
+    # invalidated, and one retry on a fresh connection heals it.
+    if may_retry and getattr(exc, "connection_invalidated", False):
+        return
+    log.error("Database unavailable while processing event %s (%s)", event.id, event.type)
+    raise DatabaseUnavailable(event_id=event.id) from None
 
 
 def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:

@@ -1,0 +1,55 @@
+"""A pooled connection that died (database restart, failover) costs no event: one retry heals it."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from subsvc import create_app
+from subsvc import simulate as sim
+from subsvc.extensions import db
+from tests.builders import checkout, deliver, inbox_row
+from tests.conftest import PG_URL, base_config, postgres_only
+
+pytestmark = [pytest.mark.postgres, postgres_only]
+
+
+@pytest.fixture
+def named_app(app: Flask, pg_schema_url: str) -> Iterator[tuple[Flask, str]]:
+    """An app whose connections carry a name of their own, so the test can kill exactly them."""
+    name = f"subsvc_{uuid.uuid4().hex[:10]}"
+    named = create_app(base_config(f"{pg_schema_url}&application_name={name}"))
+    yield named, name
+    with named.app_context():
+        db.engine.dispose()
+
+
+def terminate_connections(application_name: str) -> int:
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return len(conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :name"), {"name": application_name}).all())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_event_after_the_pool_connections_died_is_processed(
+        named_app: tuple[Flask, str], app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    named, name = named_app
+    client = named.test_client()
+    assert deliver(client, checkout(sim.Customer.make("rc1"))).status_code == 200
+    assert terminate_connections(name) >= 1
+    event = checkout(sim.Customer.make("rc2"))
+
+    answer = deliver(client, event)
+
+    assert (answer.status_code, answer.get_json()) == (200, {"status": "processed",
+                                                             "event_id": event["id"]})
+    assert inbox_row(app, event["id"]).attempts == 1
+    assert "Database unavailable" not in caplog.text
