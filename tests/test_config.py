@@ -4,10 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from subsvc import create_app
 from subsvc.config import ConfigError, load_settings
 from subsvc.devsecrets import ensure_dev_secrets
+from subsvc.extensions import db
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -63,3 +65,13 @@ def test_dev_secrets_fill_only_what_is_missing(tmp_path: Path, monkeypatch: pyte
     assert len(written["INTERNAL_WEBHOOK_SECRET"]) >= 32
     assert ensure_dev_secrets(env) == {}
     assert "kept-as-it-is-0123456789" in env.read_text()
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'wal.db'}"})
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert db.session.execute(text("PRAGMA busy_timeout")).scalar_one() == 30_000
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+        db.session.rollback()
+        db.engine.dispose()
