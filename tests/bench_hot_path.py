@@ -1,20 +1,26 @@
 """Benchmark: subsvc's hot path against a minimal receiver (verify the signature, insert one row).
 
 Not a test (pytest does not collect it). Run: `make bench` or
-`python tests/bench_hot_path.py [--customers N] [--database URL]`.
-Both receivers get the same signed bodies through the WSGI stack, one
-request at a time, on a fresh database each; the figures are events/second
-and latency percentiles.
+`python tests/bench_hot_path.py [--customers N] [--postgres URL] [--http]`.
+Both receivers get the same signed bodies, one request at a time, on a fresh
+database each: in-process through the WSGI stack (the work alone), or with
+--http over real HTTP to gunicorn (1 sync worker, subsvc logging as in
+production). The figures are events/second and latency percentiles.
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,8 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from stripe import WebhookSignature
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from subsvc import create_app, simulate as sim  # noqa: E402
 from subsvc.accounts.tiers import seed_tiers  # noqa: E402
@@ -73,17 +80,26 @@ def subsvc_receiver(database_url: str) -> Flask:
     return app
 
 
-def measure(app: Flask, bodies: list[bytes]) -> dict[str, float]:
-    client = app.test_client()
+def serve(name: str, database_url: str) -> Flask:
+    """gunicorn's entry point in --http mode: `tests.bench_hot_path:serve('subsvc', url)`."""
+    if name == "minimal":
+        return minimal_receiver(database_url)
+    return create_app(base_config(database_url))
+
+
+Post = Callable[[bytes, dict[str, str]], int]
+
+
+def measure(post: Post, bodies: list[bytes]) -> dict[str, float]:
     latencies = []
     began = time.perf_counter()
     for body in bodies:
         headers = {"Stripe-Signature": sim.sign(body, WEBHOOK_SECRET),
                    "Content-Type": "application/json"}
         t0 = time.perf_counter()
-        answer = client.post("/api/webhooks/stripe", data=body, headers=headers)
+        status = post(body, headers)
         latencies.append(time.perf_counter() - t0)
-        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert status == 200, status
     elapsed = time.perf_counter() - began
     quantiles = statistics.quantiles(latencies, n=100)
     return {"events_per_s": len(bodies) / elapsed, "p50_ms": quantiles[49] * 1000,
@@ -105,10 +121,66 @@ def fresh_database(kind: str, pg_url: str | None, workdir: Path) -> tuple[str, A
     return with_search_path(pg_url, schema), drop
 
 
+def in_process(app: Flask) -> Post:
+    client = app.test_client()
+    return lambda body, headers: client.post("/api/webhooks/stripe", data=body,
+                                             headers=headers).status_code
+
+
+@contextmanager
+def over_http(name: str, database_url: str, workdir: Path) -> Iterator[Post]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (workdir / f"{name}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}",
+         "--no-control-socket", f"tests.bench_hot_path:serve({name!r}, {database_url!r})"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.1)
+
+        def post(body: bytes, headers: dict[str, str]) -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("POST", "/api/webhooks/stripe", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                return response.status
+            finally:
+                conn.close()
+        yield post
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def run_one(kind: str, name: str, args: argparse.Namespace, workdir: Path,
+            bodies: list[bytes]) -> dict[str, float]:
+    url, drop = fresh_database(kind, args.postgres, workdir)
+    app = (minimal_receiver if name == "minimal" else subsvc_receiver)(url)  # creates the tables
+    try:
+        if args.http:
+            with over_http(name, url, workdir) as post:
+                return measure(post, bodies)
+        return measure(in_process(app), bodies)
+    finally:
+        if name == "subsvc":
+            with app.app_context():
+                db.engine.dispose()
+        drop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument("--postgres", help="Postgres URL (e.g. TEST_DATABASE_URL)")
+    parser.add_argument("--http", action="store_true", help="over HTTP to gunicorn")
     args = parser.parse_args()
     import logging
     logging.disable(logging.INFO)  # measure the work, not the log handler
@@ -117,16 +189,8 @@ def main() -> None:
     kinds = ["sqlite"] + (["postgres"] if args.postgres else [])
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            for name, build in (("minimal", minimal_receiver), ("subsvc", subsvc_receiver)):
-                url, drop = fresh_database(kind, args.postgres, Path(tmp))
-                app = build(url)
-                try:
-                    result = measure(app, bodies)
-                finally:
-                    if name == "subsvc":
-                        with app.app_context():
-                            db.engine.dispose()
-                    drop()
+            for name in ("minimal", "subsvc"):
+                result = run_one(kind, name, args, Path(tmp), bodies)
                 print(f"{kind:8} {name:8} {result['events_per_s']:8.0f} events/s   "
                       f"p50 {result['p50_ms']:6.2f} ms   p95 {result['p95_ms']:6.2f} ms")
 
