@@ -24,10 +24,11 @@ def parse_bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def parse_int(raw: str) -> int:
+def parse_seconds(raw: str) -> int:
     # Checked by hand: int()'s own error message would echo the raw value.
-    if not raw.strip().isdigit():
-        raise ValueError("expected a non-negative integer")
+    if not raw.strip().isdigit() or int(raw) < 1:
+        # 0 would not mean "no tolerance": the stripe library reads it as "no check".
+        raise ValueError("expected a whole number of seconds, at least 1")
     return int(raw.strip())
 
 
@@ -56,7 +57,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", parse_str, None),  # None: SQLite in the instance folder
     Setting("STRIPE_WEBHOOK_SECRET", parse_list, []),
-    Setting("STRIPE_WEBHOOK_TOLERANCE", parse_int, 300),
+    Setting("STRIPE_WEBHOOK_TOLERANCE", parse_seconds, 300),
     Setting("INTERNAL_WEBHOOK_SECRET", parse_str, None),
     Setting("INTERNAL_WEBHOOK_URL", parse_str, None),
     Setting("STRIPE_SECRET_KEY", parse_str, None),

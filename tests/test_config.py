@@ -41,6 +41,7 @@ def test_an_empty_string_counts_as_unset(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "raw"), [
     ("STRIPE_WEBHOOK_TOLERANCE", "soon"), ("STRIPE_WEBHOOK_TOLERANCE", "-5"),
+    ("STRIPE_WEBHOOK_TOLERANCE", "0"),
     ("PAST_DUE_KEEPS_TIER", "maybe"), ("LOG_FORMAT", "xml"),
 ])
 def test_a_malformed_value_fails_naming_the_variable_not_the_value(name: str, raw: str) -> None:
