@@ -7,8 +7,11 @@ COPY migrations ./migrations
 RUN pip install --no-cache-dir -e '.[postgres]'
 RUN useradd --create-home subsvc && mkdir -p /app/instance && chown subsvc /app/instance
 USER subsvc
+# The default SQLite database lives here: mount a volume to keep it.
+VOLUME /app/instance
 EXPOSE 8000
-# Migrations are idempotent and run under an Alembic lock-free upgrade; with
-# several containers, run `flask db upgrade` once as a release step instead.
+# Each start applies migrations and adds missing built-in tiers (both are
+# idempotent). With several containers on one Postgres, run those two commands
+# once per release instead and start the containers with just gunicorn.
 CMD flask db upgrade && flask seed tiers && \
     exec gunicorn --workers "$WORKERS" --bind "0.0.0.0:$PORT" --access-logfile - --no-control-socket wsgi:app
