@@ -55,4 +55,7 @@ def _sqlite_on_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, waiting out busy_timeout. A
     # deferred transaction that reads and then writes can instead fail at once
     # with "database is locked" when another worker committed in between.
+    # The price: on SQLite even a read holds the lock until its transaction
+    # ends, so code must not read and then wait on something else (an HTTP call)
+    # with the transaction open. Requests end theirs at teardown.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
