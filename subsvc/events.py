@@ -30,6 +30,11 @@ class StripeEvent:
     def customer_id(self) -> str | None:
         return id_of(self.object.get("customer"))
 
+    @property
+    def lock_subject(self) -> str:
+        """What this event's processing serialises on: its Stripe customer."""
+        return self.customer_id or id_of(self.object) or self.id
+
 
 def parse_event(raw: bytes | str) -> StripeEvent:
     """Parse and shape-check a Stripe event; raises InvalidPayload on anything else."""

@@ -22,7 +22,7 @@ from subsvc.handlers import handler_for
 from subsvc.handlers.registry import Handler
 from subsvc.models import InboxEvent, InboxStatus
 from subsvc.models.base import now_utc
-from subsvc.models.statements import dialect_insert, insert_if_absent
+from subsvc.models.statements import claim_locked, dialect_insert, insert_if_absent
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,12 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
         "livemode": event.livemode, "stripe_created": event.created, "status": status,
         "attempts": 1, "payload": event.raw, "processed_at": now_utc(), "received_at": now_utc(),
     }
-    if insert_if_absent(session, InboxEvent, values, returning=InboxEvent.id) is not None:
+    # A handled event also takes its customer's lock: events of one customer
+    # apply one at a time (no lost update, never two users for one customer).
+    claimed = (claim_locked(session, InboxEvent, values, event.lock_subject)
+               if status is InboxStatus.PROCESSED
+               else insert_if_absent(session, InboxEvent, values, returning=InboxEvent.id))
+    if claimed is not None:
         return True
     # Seen before. Lock the row so that two redeliveries of a failed event
     # cannot both run it (FOR UPDATE is a no-op on SQLite, already serialised).

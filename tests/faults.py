@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from subsvc import simulate as sim
-from subsvc.models.statements import advisory_lock_ids
 from tests.server import Server
 
 BLOCK_DEADLINE = 10.0
@@ -37,28 +36,31 @@ def until(condition: Probe, deadline: float = BLOCK_DEADLINE) -> bool:
 
 
 @contextmanager
-def postgres_customer_lock(database_url: str, customer_id: str) -> Iterator[Probe]:
-    """Hold the advisory lock the handlers take for this customer (statements.lock_key).
+def postgres_pending_user(database_url: str, customer_id: str) -> Iterator[Probe]:
+    """Hold an uncommitted user row for this customer, so a worker's own user INSERT waits on it.
 
-    Yields a probe that is true once another backend waits for it, i.e. a worker
-    sits inside its transaction, after its inbox INSERT.
+    Yields a probe that is true once a worker waits on our transaction while it
+    has already written its inbox row: it sits mid-transaction, with uncommitted
+    writes of its own, when the test kills it.
     """
-    namespace, key = advisory_lock_ids(customer_id)
-    ids = {"ns": namespace, "key": key, "objid": key & 0xFFFF_FFFF}
-    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    # A backend waiting for our lock while holding the row lock of its own inbox INSERT.
-    # The two-key form shows up in pg_locks as classid, objid and objsubid = 2.
+    engine = sa.create_engine(database_url)
     waiting = sa.text(
         "SELECT count(*) FROM pg_locks w JOIN pg_locks i ON i.pid = w.pid "
-        "WHERE w.locktype = 'advisory' AND NOT w.granted AND w.objsubid = 2 "
-        "AND w.classid = CAST(:ns AS oid) AND w.objid = CAST(:objid AS oid) "
+        "WHERE w.locktype = 'transactionid' AND NOT w.granted AND w.pid <> pg_backend_pid() "
         "AND i.locktype = 'relation' AND i.granted "
         "AND i.relation = CAST('inbox_events' AS regclass) AND i.mode = 'RowExclusiveLock'")
     try:
         with engine.connect() as holder, engine.connect() as observer:
-            holder.execute(sa.text("SELECT pg_advisory_lock(:ns, :key)"), ids)
-            yield lambda: observer.execute(waiting, ids).scalar_one() > 0
-            holder.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"), ids)
+            holder.execute(sa.text(
+                "INSERT INTO users (stripe_customer_id, created_at, updated_at) "
+                "VALUES (:customer, now(), now())"), {"customer": customer_id})
+
+            def worker_is_waiting() -> bool:
+                found = observer.execute(waiting).scalar_one() > 0
+                observer.rollback()  # a fresh snapshot of pg_locks each time
+                return found
+            yield worker_is_waiting
+            holder.rollback()
     finally:
         engine.dispose()
 
@@ -81,7 +83,7 @@ def sqlite_write_lock(database_url: str, customer_id: str) -> Iterator[Probe]:
         conn.close()
 
 
-LOCKS = {"postgresql": postgres_customer_lock, "sqlite": sqlite_write_lock}
+LOCKS = {"postgresql": postgres_pending_user, "sqlite": sqlite_write_lock}
 
 
 def rows_about(database_url: str, event_id: str, c: sim.Customer) -> dict[str, int]:

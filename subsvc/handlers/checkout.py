@@ -13,7 +13,6 @@ from subsvc.events import StripeEvent, as_str, checkout_email, checkout_tier, id
 from subsvc.extensions import db
 from subsvc.handlers.registry import handles
 from subsvc.models import SubscriptionStatus
-from subsvc.models.statements import lock_key
 
 PAID = frozenset({"paid", "no_payment_required"})
 
@@ -22,7 +21,6 @@ PAID = frozenset({"paid", "no_payment_required"})
 def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
     session_obj, session = event.object, db.session
     customer_id, sub_id = event.customer_id, id_of(session_obj.get("subscription"))
-    lock_key(session, customer_id or sub_id or event.id)
     user = resolve_user(session, customer_id=customer_id, email=checkout_email(session_obj),
                         external_id=as_str(session_obj.get("client_reference_id")))
     tiers = all_tiers(session)

@@ -11,7 +11,6 @@ from subsvc.events import JsonDict, StripeEvent, invoice_email, invoice_period_e
 from subsvc.extensions import db
 from subsvc.handlers.registry import handles
 from subsvc.models import Subscription, SubscriptionStatus
-from subsvc.models.statements import lock_key
 
 
 def _for_subscription(invoice: JsonDict) -> bool:
@@ -43,6 +42,5 @@ def on_invoice_payment_failed(event: StripeEvent, policy: Policy) -> None:
 def _subscription_of(event: StripeEvent) -> Subscription:
     sub_id = invoice_subscription_id(event.object)
     assert sub_id is not None  # guaranteed by _for_subscription
-    lock_key(db.session, event.customer_id or sub_id)
     return get_or_create_subscription(db.session, sub_id, customer_id=event.customer_id,
                                       email=invoice_email(event.object))

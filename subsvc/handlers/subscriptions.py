@@ -16,7 +16,6 @@ from subsvc.extensions import db
 from subsvc.handlers.registry import handles
 from subsvc.models import Subscription
 from subsvc.models.base import from_epoch
-from subsvc.models.statements import lock_key
 
 
 @handles("customer.subscription.created", "customer.subscription.updated",
@@ -24,7 +23,6 @@ from subsvc.models.statements import lock_key
          when=lambda obj: isinstance(obj.get("id"), str) and isinstance(obj.get("status"), str))
 def on_customer_subscription_changed(event: StripeEvent, policy: Policy) -> None:
     obj, session = event.object, db.session
-    lock_key(session, event.customer_id or obj["id"])
     sub = get_or_create_subscription(session, obj["id"], customer_id=event.customer_id)
     status = obj["status"]
     stamp = Stamp(event.id, event.created, Source.SUBSCRIPTION)

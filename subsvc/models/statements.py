@@ -9,7 +9,7 @@ import zlib
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from subsvc.models.base import DbSession
 
@@ -52,12 +52,28 @@ def advisory_lock_ids(key: str) -> tuple[int, int]:
     return ADVISORY_NAMESPACE, crc - (1 << 32) if crc >= 1 << 31 else crc
 
 
-def lock_key(session: DbSession, key: str) -> None:
-    """Serialise transactions about one key (a Stripe customer) until commit.
+@cache
+def _claim_locked(table: Any, columns: tuple[str, ...]) -> Any:
+    # INSERT … SELECT <values> FROM (SELECT pg_advisory_xact_lock(…)): selecting
+    # from the lock makes Postgres take it before the row is inserted, in the
+    # same round trip. Statements that follow get a snapshot taken after the
+    # lock, so they see everything the previous holder committed.
+    ids = bindparam("lock_ns", type_=Integer), bindparam("lock_key", type_=Integer)
+    lock = select(func.pg_advisory_xact_lock(*ids).label("locked")).cte("subject_lock")
+    rows = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).select_from(lock)
+    insert = postgresql.insert(table).from_select(list(columns), rows)
+    return insert.on_conflict_do_nothing().returning(table.c.id)
 
-    Postgres: a transaction-scoped advisory lock. SQLite needs nothing: every
-    write transaction there already holds the database's single write lock.
+
+def claim_locked(session: DbSession, model: Any, values: dict[str, Any], subject: str) -> Any:
+    """insert_if_absent RETURNING id that first serialises on `subject` (a Stripe customer).
+
+    Postgres: a transaction-scoped advisory lock, held until commit, taken in
+    the INSERT itself. SQLite needs none: a write transaction there already
+    holds the database's single write lock.
     """
     if session.get_bind().dialect.name != "postgresql":
-        return
-    session.execute(select(func.pg_advisory_xact_lock(*advisory_lock_ids(key))))
+        return insert_if_absent(session, model, values, returning=model.id)
+    namespace, key = advisory_lock_ids(subject)
+    stmt = _claim_locked(model.__table__, tuple(values))
+    return session.scalars(stmt, {**values, "lock_ns": namespace, "lock_key": key}).one_or_none()
