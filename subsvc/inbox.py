@@ -106,7 +106,8 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
     # apply one at a time (no lost update, never two users for one customer).
     claimed = (claim_locked(session, InboxEvent, values, event.lock_subject)
                if status is InboxStatus.PROCESSED
-               else insert_if_absent(session, InboxEvent, values, returning=InboxEvent.id))
+               else insert_if_absent(session, InboxEvent.__table__, values,
+                                     returning=InboxEvent.__table__.c.id))
     if claimed is not None:
         return True
     # Seen before. Lock the row so that two redeliveries of a failed event

@@ -72,8 +72,9 @@ def claim_locked(session: DbSession, model: Any, values: dict[str, Any], subject
     the INSERT itself. SQLite needs none: a write transaction there already
     holds the database's single write lock.
     """
+    table = model.__table__  # a Core statement: the ORM's bulk-insert machinery costs more
     if session.get_bind().dialect.name != "postgresql":
-        return insert_if_absent(session, model, values, returning=model.id)
+        return insert_if_absent(session, table, values, returning=table.c.id)
     namespace, key = advisory_lock_ids(subject)
-    stmt = _claim_locked(model.__table__, tuple(values))
+    stmt = _claim_locked(table, tuple(values))
     return session.scalars(stmt, {**values, "lock_ns": namespace, "lock_key": key}).one_or_none()
