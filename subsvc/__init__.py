@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from subsvc.config import environ_settings, load_settings
+from subsvc.config import ConfigError, environ_settings, load_settings
 from subsvc.errors import register_error_handlers
 from subsvc.extensions import db, engine_options, migrate
 from subsvc.logconfig import configure_logging
@@ -17,7 +17,11 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     # Tests pass their whole configuration and never read the process environment.
-    settings = environ_settings() if test_config is None else {}
+    try:
+        settings = environ_settings() if test_config is None else {}
+    except ConfigError as exc:
+        # Fail fast with one line (gunicorn, flask CLI), not a traceback.
+        raise SystemExit(f"subsvc: invalid setting {exc}") from None
     configure(app, settings, test_config or {})
     configure_logging(app.config["LOG_FORMAT"])
     register_extensions(app)

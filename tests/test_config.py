@@ -1,6 +1,9 @@
 """load_settings: defaults, parsing, empty-as-unset, and failing fast naming the variable."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,14 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
         assert db.session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
         db.session.rollback()
         db.engine.dispose()
+
+
+def test_a_malformed_setting_stops_the_cli_with_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PAST_DUE_KEEPS_TIER": "maybe", "FLASK_APP": "subsvc",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = subprocess.run([sys.executable, "-m", "flask", "doctor"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert "subsvc: invalid setting PAST_DUE_KEEPS_TIER: expected true or false" in result.stderr
+    assert "Traceback" not in result.stderr
