@@ -5,7 +5,9 @@ subscription ends (customer.subscription.deleted).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from subsvc.accounts.tiers import FREE
 from subsvc.models import Subscription, Tier
@@ -15,6 +17,10 @@ from subsvc.models import SubscriptionStatus as S
 @dataclass(frozen=True)
 class Policy:
     past_due_keeps_tier: bool = True
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Policy:
+        return cls(past_due_keeps_tier=config["PAST_DUE_KEEPS_TIER"])
 
 
 def is_entitled(status: str | None, policy: Policy) -> bool:

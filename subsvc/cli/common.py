@@ -11,7 +11,7 @@ from subsvc.models import User
 
 
 def policy() -> Policy:
-    return Policy(past_due_keeps_tier=current_app.config["PAST_DUE_KEEPS_TIER"])
+    return Policy.from_config(current_app.config)
 
 
 def user_or_fail(email: str) -> User:

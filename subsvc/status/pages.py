@@ -12,13 +12,13 @@ from flask import Response, current_app, make_response, render_template, request
 from sqlalchemy import select
 
 from subsvc.accounts.api_keys import reveal_key_once, user_for_key
+from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
 from subsvc.extensions import db
 from subsvc.models import Subscription, User
 from subsvc.status.access import has_admin_basic
 from subsvc.status.blueprint import bp
 from subsvc.status.payloads import user_status
-from subsvc.status.views import policy
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,11 @@ def page(template: str, status: int = 200, headers: dict[str, str] | None = None
     return response
 
 
+def status_page(user: User, *, operator: bool) -> Response:
+    info = user_status(db.session, user, Policy.from_config(current_app.config))
+    return page("status.html", info=info, operator=operator)
+
+
 def message(status: int, title: str, text: str, headers: dict[str, str] | None = None) -> Response:
     return page("message.html", status, headers, title=title, text=text)
 
@@ -61,7 +66,7 @@ def lookup_result() -> Response:
     if user is None:
         log.warning("Status page look-up with a missing or unknown API key")
         return page("lookup.html", 401, error="That API key is not valid. Check it and try again.")
-    return page("status.html", info=user_status(db.session, user, policy()), operator=False)
+    return status_page(user, operator=False)
 
 
 @bp.get("/users")
@@ -80,7 +85,7 @@ def user_page() -> Response:
     user = find_user_by_email(db.session, email)
     if user is None:
         return page("operator_lookup.html", 404, email=email, error="No user has that email.")
-    return page("status.html", info=user_status(db.session, user, policy()), operator=True)
+    return status_page(user, operator=True)
 
 
 @bp.get("/welcome")

@@ -13,14 +13,10 @@ from subsvc.status.blueprint import bp
 from subsvc.status.payloads import user_status
 
 
-def policy() -> Policy:
-    return Policy(past_due_keeps_tier=current_app.config["PAST_DUE_KEEPS_TIER"])
-
-
 @bp.get("/api/me")
 def me() -> ResponseReturnValue:
     user = require_key_owner(request)
-    return jsonify(user_status(db.session, user, policy()))
+    return jsonify(user_status(db.session, user, Policy.from_config(current_app.config)))
 
 
 @bp.get("/api/users")
@@ -32,4 +28,4 @@ def user_by_email() -> ResponseReturnValue:
     user = find_user_by_email(db.session, email)
     if user is None:
         raise NotFound()
-    return jsonify(user_status(db.session, user, policy()))
+    return jsonify(user_status(db.session, user, Policy.from_config(current_app.config)))

@@ -41,7 +41,7 @@ def internal_stripe_webhook() -> ResponseReturnValue:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized()
     event = parse_event(request.get_data(cache=False))
-    return _answer(event, receive(event, policy()))
+    return _answer(event, receive(event, Policy.from_config(current_app.config)))
 
 
 def deliver(event: StripeEvent) -> ResponseReturnValue:
@@ -50,7 +50,7 @@ def deliver(event: StripeEvent) -> ResponseReturnValue:
     if config["INTERNAL_WEBHOOK_URL"]:
         body, status = forward(event, config["INTERNAL_WEBHOOK_URL"], internal_secret())
         return jsonify(body), status
-    return _answer(event, receive(event, policy()))
+    return _answer(event, receive(event, Policy.from_config(current_app.config)))
 
 
 def internal_secret() -> str:
@@ -65,9 +65,6 @@ def internal_secret() -> str:
         raise NotConfigured()
     return str(secret)
 
-
-def policy() -> Policy:
-    return Policy(past_due_keeps_tier=current_app.config["PAST_DUE_KEEPS_TIER"])
 
 
 def _answer(event: StripeEvent, outcome: Any) -> ResponseReturnValue:
