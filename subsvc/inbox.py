@@ -22,7 +22,7 @@ from subsvc.handlers import handler_for
 from subsvc.handlers.registry import Handler
 from subsvc.models import InboxEvent, InboxStatus
 from subsvc.models.base import now_utc
-from subsvc.models.statements import claim_locked, dialect_insert, insert_if_absent
+from subsvc.models.statements import claim_locked, dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +104,8 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
     }
     # A handled event also takes its customer's lock: events of one customer
     # apply one at a time (no lost update, never two users for one customer).
-    claimed = (claim_locked(session, InboxEvent, values, event.lock_subject)
-               if status is InboxStatus.PROCESSED
-               else insert_if_absent(session, InboxEvent.__table__, values,
-                                     returning=InboxEvent.__table__.c.id))
-    if claimed is not None:
+    subject = event.lock_subject if status is InboxStatus.PROCESSED else None
+    if claim_locked(session, InboxEvent, values, subject) is not None:
         return True
     # Seen before. Lock the row so that two redeliveries of a failed event
     # cannot both run it (FOR UPDATE is a no-op on SQLite, already serialised).

@@ -27,7 +27,3 @@ def handler_for(event: StripeEvent) -> Handler | None:
     if entry is None or not entry[1](event.object):
         return None
     return entry[0]
-
-
-def handled_types() -> list[str]:
-    return sorted(_handlers)

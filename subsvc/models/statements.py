@@ -14,17 +14,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from subsvc.models.base import DbSession
 
 
+def _insert_for(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def dialect_insert(session: DbSession, target: Any) -> Any:
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(target)
+    return _insert_for(session.get_bind().dialect.name)(target)
 
 
 @cache
 def _insert_ignoring_conflicts(dialect: str, model: Any, returning: Any) -> Any:
     # Built once per (dialect, model): the values go in as execute() parameters,
     # so each call is a compiled-cache hit instead of a fresh statement.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model).on_conflict_do_nothing().returning(returning)
+    return _insert_for(dialect)(model).on_conflict_do_nothing().returning(returning)
 
 
 def insert_if_absent(session: DbSession, model: Any, values: dict[str, Any], *,
@@ -65,15 +67,16 @@ def _claim_locked(table: Any, columns: tuple[str, ...]) -> Any:
     return insert.on_conflict_do_nothing().returning(table.c.id)
 
 
-def claim_locked(session: DbSession, model: Any, values: dict[str, Any], subject: str) -> Any:
-    """insert_if_absent RETURNING id that first serialises on `subject` (a Stripe customer).
+def claim_locked(session: DbSession, model: Any, values: dict[str, Any],
+                 subject: str | None) -> Any:
+    """insert_if_absent RETURNING id that first serialises on `subject` (a Stripe customer), if any.
 
     Postgres: a transaction-scoped advisory lock, held until commit, taken in
     the INSERT itself. SQLite needs none: a write transaction there already
     holds the database's single write lock.
     """
     table = model.__table__  # a Core statement: the ORM's bulk-insert machinery costs more
-    if session.get_bind().dialect.name != "postgresql":
+    if subject is None or session.get_bind().dialect.name != "postgresql":
         return insert_if_absent(session, table, values, returning=table.c.id)
     namespace, key = advisory_lock_ids(subject)
     stmt = _claim_locked(table, tuple(values))
