@@ -10,7 +10,7 @@ from subsvc.accounts.subscriptions import (
 )
 from subsvc.accounts.tiers import all_tiers, tier_for_prices
 from subsvc.events import (
-    JsonDict, StripeEvent, as_epoch, as_str, subscription_period_end, subscription_prices,
+    JsonDict, StripeEvent, as_epoch, subscription_period_end, subscription_prices,
 )
 from subsvc.extensions import db
 from subsvc.handlers.registry import handles
@@ -38,7 +38,7 @@ def on_customer_subscription_changed(event: StripeEvent, policy: Policy) -> None
         )
     apply_status(sub, status, stamp)
     apply_period_end(sub, subscription_period_end(obj))
-    if as_str(obj.get("customer")) and sub.stripe_customer_id is None:
+    if sub.stripe_customer_id is None:
         sub.stripe_customer_id = event.customer_id
     onboard_if_due(session, sub.user, policy, checkout=False)
 
