@@ -1,11 +1,14 @@
 """Unbound Flask extensions, bound in create_app, plus SQLite connection set-up."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
 
 from subsvc.models.base import Base
 
@@ -13,6 +16,31 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reconnecting(view: Callable[P, R]) -> Callable[P, R]:
+    """Run a read-only view once more when its pooled connection turns out to be dead.
+
+    The pool is not pinged before use (that would cost a round trip per
+    request), so after a database restart the first statement on each stale
+    connection fails. SQLAlchemy then invalidates the whole pool, and the
+    second run gets a fresh connection: a product back end sees one slow
+    answer instead of a 503. The whole view re-runs, so no half-read state is
+    kept; only a dead pooled connection is retried, never a refused connect.
+    """
+    @wraps(view)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return view(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            db.session.rollback()
+            return view(*args, **kwargs)
+    return run
 
 
 def engine_options(database_url: str) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
-from subsvc.extensions import db
+from subsvc.errors import is_connection_error
+from subsvc.extensions import db, reconnecting
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,17 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/readyz")
+@reconnecting
 def readyz() -> ResponseReturnValue:
     try:
         current = database_revisions()
     except Exception as exc:  # any failure here means "not ready", never a trace
+        if getattr(exc, "connection_invalidated", False):
+            raise  # a dead pooled connection: @reconnecting tries a fresh one
         db.session.rollback()
-        reason = "migrations_pending" if is_reachable() else "database_unavailable"
+        # Only a reachable database can be "not migrated".
+        reachable = not is_connection_error(exc) and is_reachable()
+        reason = "migrations_pending" if reachable else "database_unavailable"
         log.warning("Not ready: %s (%s)", reason, type(exc).__name__)
         return jsonify({"status": "unavailable", "error": reason}), 503
     if current != head_revisions(migrations_dir()):

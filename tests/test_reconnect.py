@@ -1,6 +1,7 @@
 """A pooled connection that died (database restart, failover) costs no event: one retry heals it."""
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 
@@ -12,7 +13,7 @@ from subsvc import create_app
 from subsvc import simulate as sim
 from subsvc.extensions import db
 from tests.builders import checkout, deliver, inbox_row
-from tests.conftest import PG_URL, base_config, postgres_only
+from tests.conftest import ADMIN_TOKEN, PG_URL, base_config, postgres_only
 
 pytestmark = [pytest.mark.postgres, postgres_only]
 
@@ -52,4 +53,25 @@ def test_event_after_the_pool_connections_died_is_processed(
     assert (answer.status_code, answer.get_json()) == (200, {"status": "processed",
                                                              "event_id": event["id"]})
     assert inbox_row(app, event["id"]).attempts == 1
+    assert "Database unavailable" not in caplog.text
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_reads_after_the_pool_connections_died_answer_without_a_503(
+        named_app: tuple[Flask, str], app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    """Product back ends call the tier look-up on every request: a database restart must not
+    look like an outage to them. Each read meets a pool whose connections were all killed."""
+    named, name = named_app
+    client = named.test_client()
+    c = sim.Customer.make("rc3")
+    assert deliver(client, checkout(c)).status_code == 200
+    basic = base64.b64encode(f"operator:{ADMIN_TOKEN}".encode()).decode()
+    reads = [
+        (f"/status/api/users?email={c.email}", {"Authorization": f"Bearer {ADMIN_TOKEN}"}),
+        (f"/status/users?email={c.email}", {"Authorization": f"Basic {basic}"}),
+    ]
+    for path, headers in reads:
+        assert terminate_connections(name) >= 1, path
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 200, (path, answer.data[:200])
     assert "Database unavailable" not in caplog.text

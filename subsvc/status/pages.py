@@ -14,7 +14,7 @@ from sqlalchemy import select
 from subsvc.accounts.api_keys import reveal_key_once, user_for_key
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
-from subsvc.extensions import db
+from subsvc.extensions import db, reconnecting
 from subsvc.models import Subscription, User
 from subsvc.status.access import has_admin_basic
 from subsvc.status.blueprint import bp
@@ -59,6 +59,7 @@ def lookup() -> Response:
 
 
 @bp.post("")
+@reconnecting
 def lookup_result() -> Response:
     # The submitted key is never passed to a template, so no page can echo it.
     key = request.form.get("api_key", "").strip()
@@ -70,6 +71,7 @@ def lookup_result() -> Response:
 
 
 @bp.get("/users")
+@reconnecting
 def user_page() -> Response:
     expected = current_app.config["STATUS_ADMIN_TOKEN"]
     if not expected:
@@ -89,6 +91,7 @@ def user_page() -> Response:
 
 
 @bp.get("/welcome")
+@reconnecting
 def welcome() -> Response:
     session_id = request.args.get("session_id", "")
     if not CHECKOUT_SESSION_ID.fullmatch(session_id):

@@ -7,19 +7,21 @@ from flask.typing import ResponseReturnValue
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
 from subsvc.errors import InvalidPayload, NotFound
-from subsvc.extensions import db
+from subsvc.extensions import db, reconnecting
 from subsvc.status.access import require_admin_bearer, require_key_owner
 from subsvc.status.blueprint import bp
 from subsvc.status.payloads import user_status
 
 
 @bp.get("/api/me")
+@reconnecting
 def me() -> ResponseReturnValue:
     user = require_key_owner(request)
     return jsonify(user_status(db.session, user, Policy.from_config(current_app.config)))
 
 
 @bp.get("/api/users")
+@reconnecting
 def user_by_email() -> ResponseReturnValue:
     require_admin_bearer(request, current_app.config["STATUS_ADMIN_TOKEN"])
     email = request.args.get("email", "").strip()
