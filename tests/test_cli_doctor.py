@@ -47,15 +47,39 @@ def assert_no_secret_in(output: str, config: dict[str, Any]) -> None:
         assert value not in output
 
 
-def test_a_sound_setup_passes(migrated: Flask) -> None:
+PRICE_MAP = [
+    "note: tier free (rank 0): no prices (metadata.tier only)",
+    "note: tier pro (rank 1): price_pro_monthly, pro_monthly",
+    "note: tier business (rank 2): price_business_monthly",
+]
+
+
+def test_a_sound_setup_passes_and_shows_which_prices_buy_which_tier(migrated: Flask) -> None:
     result = doctor(migrated)
     assert result.exit_code == 0, result.output
-    assert result.output == "All checks passed.\n"
+    assert result.output.splitlines() == [*PRICE_MAP, "All checks passed."]
     assert_no_secret_in(result.output, migrated.config)
 
 
+def test_a_core_behind_another_edge_needs_no_webhook_secret(migrated: Flask) -> None:
+    migrated.config["STRIPE_WEBHOOK_SECRET"] = []
+    result = doctor(migrated)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith(
+        "note: STRIPE_WEBHOOK_SECRET is not set: fine for a core behind another edge")
+
+
+def test_one_process_needs_no_internal_secret(migrated: Flask) -> None:
+    migrated.config["INTERNAL_WEBHOOK_SECRET"] = None
+    result = doctor(migrated)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "note: INTERNAL_WEBHOOK_SECRET is not set: fine in one process "
+        "(the internal endpoint answers 503)")
+
+
 @pytest.mark.parametrize("config_overrides", [
-    {"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, "whsec_rolled_0123456789abcdef"]},
+    {"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, "whsec_rolled_0123456789abcdef0123456789"]},
     {"STRIPE_SECRET_KEY": "sk_live_51AbCdEfGhIjKlMnOp"},
     {"STRIPE_SECRET_KEY": "rk_test_51AbCdEfGhIjKlMnOp"},
     {"INTERNAL_WEBHOOK_URL": "https://core.internal:8443/subscriptions/internal/stripe-webhook"},
@@ -71,14 +95,15 @@ def test_no_admin_token_is_a_note_not_a_problem(migrated: Flask) -> None:
     result = doctor(migrated)
     assert result.exit_code == 0
     assert result.output.splitlines() == [
-        "note: STATUS_ADMIN_TOKEN is not set: admin look-ups are off", "All checks passed."]
+        "note: STATUS_ADMIN_TOKEN is not set: admin look-ups are off", *PRICE_MAP,
+        "All checks passed."]
 
 
 @pytest.mark.parametrize("config_overrides, expected", [
-    ({"STRIPE_WEBHOOK_SECRET": []}, "STRIPE_WEBHOOK_SECRET is not set"),
+    ({"STRIPE_WEBHOOK_SECRET": [], "INTERNAL_WEBHOOK_SECRET": None},
+     "STRIPE_WEBHOOK_SECRET is not set, nor INTERNAL_WEBHOOK_SECRET"),
     ({"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, "sk_test_pasted_the_wrong_key"]},
      "STRIPE_WEBHOOK_SECRET entry 2 of 2 does not start with whsec_"),
-    ({"INTERNAL_WEBHOOK_SECRET": None}, "INTERNAL_WEBHOOK_SECRET is not set"),
     ({"INTERNAL_WEBHOOK_SECRET": INTERNAL_SECRET[:31]},
      "INTERNAL_WEBHOOK_SECRET is 31 characters; use at least 32"),
     ({"INTERNAL_WEBHOOK_URL": "core:8000/subscriptions/internal/stripe-webhook"},
@@ -86,10 +111,20 @@ def test_no_admin_token_is_a_note_not_a_problem(migrated: Flask) -> None:
     ({"INTERNAL_WEBHOOK_URL": "ftp://core/x"}, "INTERNAL_WEBHOOK_URL is not an http(s) URL"),
     ({"INTERNAL_WEBHOOK_URL": "http://core:8000/x", "INTERNAL_WEBHOOK_SECRET": None},
      "forwarding to INTERNAL_WEBHOOK_URL fails"),
-    ({"STATUS_ADMIN_TOKEN": "too-short-tok"}, "STATUS_ADMIN_TOKEN is 13 characters; use at least 16"),
+    ({"STATUS_ADMIN_TOKEN": "too-short-tok"}, "STATUS_ADMIN_TOKEN is 13 characters; use at least 32"),
+    ({"STRIPE_WEBHOOK_SECRET": ["whsec_short_0123456789"]},
+     "STRIPE_WEBHOOK_SECRET entry 1 of 1 is 22 characters; use at least 32"),
+    ({"STRIPE_WEBHOOK_SECRET": [f'"{WEBHOOK_SECRET}"']},
+     "STRIPE_WEBHOOK_SECRET entry 1 of 1 is wrapped in quotes: remove them"),
+    ({"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, f"'{WEBHOOK_SECRET}'"]},
+     "STRIPE_WEBHOOK_SECRET entry 2 of 2 is wrapped in quotes"),
+    ({"INTERNAL_WEBHOOK_SECRET": INTERNAL_SECRET[:20] + " " + INTERNAL_SECRET[20:]},
+     "INTERNAL_WEBHOOK_SECRET contains whitespace"),
+    ({"STATUS_ADMIN_TOKEN": "`" + "t" * 40 + "`"}, "STATUS_ADMIN_TOKEN is wrapped in quotes"),
     ({"STRIPE_SECRET_KEY": "pk_live_publishable_0123456789"}, "STRIPE_SECRET_KEY is not a secret key"),
-], ids=["no-webhook-secret", "not-whsec", "no-internal-secret", "short-internal-secret",
-        "url-without-scheme", "url-not-http", "url-without-secret", "short-admin-token",
+], ids=["no-webhook-secret", "not-whsec", "short-internal-secret", "url-without-scheme", "url-not-http", "url-without-secret",
+        "short-admin-token", "short-webhook-secret", "quoted-webhook-secret",
+        "quoted-second-entry", "whitespace-in-internal-secret", "backquoted-admin-token",
         "publishable-key"])
 def test_each_bad_setting_is_one_problem_line(migrated: Flask, config_overrides: dict[str, Any],
                                                expected: str) -> None:
@@ -150,7 +185,8 @@ def test_an_unreachable_database_is_reported_without_its_url(tmp_path: Any) -> N
 
 
 def test_problems_are_all_listed_together(migrated: Flask) -> None:
-    migrated.config.update(STRIPE_WEBHOOK_SECRET=[], INTERNAL_WEBHOOK_SECRET=None)
+    migrated.config.update(STRIPE_WEBHOOK_SECRET=[], INTERNAL_WEBHOOK_SECRET=None,
+                           STATUS_ADMIN_TOKEN="short")
     with migrated.app_context():
         db.session.execute(delete(Tier))
         db.session.commit()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from sqlalchemy import select
 from subsvc import simulate as sim
 from subsvc.cli.demo import build_event, journey
 from subsvc.extensions import db
+from subsvc.cli.events import PROGRESS_THRESHOLD
 from subsvc.models import InboxEvent, Subscription, Tier
+from subsvc.models.base import now_utc
 from tests.conftest import now, post_event
 
 UNMAPPED = "price_1UnmappedForCliTests00"
@@ -130,7 +133,9 @@ def test_replay_failed_heals_events_once_the_price_is_mapped(
     map_unmapped_price_to_pro(app)
     healed = runner.invoke(args=["events", "replay", "--failed"])
     assert healed.exit_code == 0, healed.output
-    assert [line.rsplit(": ", 1)[1] for line in healed.output.splitlines()] == ["processed"] * 2
+    *lines, summary = healed.output.splitlines()
+    assert [line.rsplit(": ", 1)[1] for line in lines] == ["processed"] * 2
+    assert summary == "Replayed 2 processed"
     for event in failed:
         row = inbox_row(app, event["id"])
         assert (row.status, row.attempts, row.last_error) == ("processed", 3, None)
@@ -156,3 +161,71 @@ def test_replay_needs_exactly_one_of_id_and_failed(runner: FlaskCliRunner, args:
     result = runner.invoke(args=["events", "replay", *args])
     assert result.exit_code == 2
     assert "give an event ID or --failed" in result.output
+
+
+def test_list_filters_by_type(client: FlaskClient, runner: FlaskCliRunner) -> None:
+    created = delivered(client, event_for("customer.subscription.created", at=now() - 60))
+    delivered(client, event_for("customer.created"))
+    result = runner.invoke(args=["events", "list", "--type", "customer.subscription.created",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert [row["event_id"] for row in json.loads(result.output)] == [created["id"]]
+
+
+def test_replay_of_many_shows_progress_only_failures_and_a_summary(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    many = PROGRESS_THRESHOLD + 5
+    failed = [delivered(client, event_for("customer.subscription.created", f"m{n}@example.com",
+                                          price_id=UNMAPPED), status=500) for n in range(many - 1)]
+    failed.append(delivered(client, event_for("customer.subscription.created", "ok@example.com",
+                                              price_id=UNMAPPED), status=500))
+    with app.app_context():  # heal the last one only: its price now maps, by metadata
+        row = db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == failed[-1]["id"])).one()
+        row.payload = row.payload.replace(UNMAPPED, "price_pro_monthly")
+        db.session.commit()
+    result = runner.invoke(args=["events", "replay", "--failed"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len([line for line in lines if ": failed (" in line]) == many - 1
+    assert not [line for line in lines if line.endswith(": processed")]  # only failures listed
+    assert f"Replayed {many - 1} failed, 1 processed" in lines or \
+        f"Replayed 1 processed, {many - 1} failed" in lines
+    assert "Replaying" in result.stderr
+
+
+def _age(app: Flask, event_id: str, days: int) -> None:
+    with app.app_context():
+        row = db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == event_id)).one()
+        row.received_at = now_utc() - timedelta(days=days)
+        db.session.commit()
+
+
+def test_prune_deletes_old_processed_and_ignored_events_never_failed_or_young_ones(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    old_processed = delivered(client, event_for("customer.subscription.created", "p@example.com"))
+    old_ignored = delivered(client, event_for("customer.created", "i@example.com"))
+    old_failed = delivered(client, event_for("customer.subscription.created", "f@example.com",
+                                             price_id=UNMAPPED), status=500)
+    young = delivered(client, event_for("customer.subscription.created", "y@example.com"))
+    for event in (old_processed, old_ignored, old_failed):
+        _age(app, event["id"], 45)
+    _age(app, young["id"], 29)
+
+    dry = runner.invoke(args=["events", "prune", "--older-than", "30", "--dry-run"])
+    assert dry.exit_code == 0 and dry.output.startswith("Would delete 2 events"), dry.output
+    result = runner.invoke(args=["events", "prune", "--older-than", "30"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Deleted 2 events received before ")
+    with app.app_context():
+        left = set(db.session.scalars(select(InboxEvent.event_id)))
+    assert left == {old_failed["id"], young["id"]}
+    # A pruned event redelivered now is processed again: that is why 30 days is the floor.
+    assert runner.invoke(args=["events", "prune", "--older-than", "30"]).output.startswith(
+        "Deleted 0 events")
+
+
+@pytest.mark.parametrize("days", ["29", "0", "-5", "soon"])
+def test_prune_refuses_fewer_than_30_days(runner: FlaskCliRunner, days: str) -> None:
+    result = runner.invoke(args=["events", "prune", "--older-than", days])
+    assert result.exit_code == 2
+    assert "--older-than" in result.output

@@ -14,6 +14,8 @@ from subsvc.extensions import db
 from subsvc.models import InboxEvent, Subscription, Tier, User
 from tests.conftest import ADMIN_TOKEN, TEST_TIERS
 
+Json = dict[str, Any]
+
 
 def tiers(app: Flask) -> dict[str, dict[str, Any]]:
     with app.app_context():
@@ -167,3 +169,20 @@ def test_seed_demo_leaves_test_tiers_untouched(app: Flask, runner: FlaskCliRunne
     runner.invoke(args=["seed", "demo"])
     assert {name: spec["prices"] for name, spec in tiers(app).items()} == {
         t["name"]: t["prices"] for t in TEST_TIERS}
+
+
+@pytest.mark.parametrize("specs, problem", [
+    ([{"name": "free", "rank": 0}, {"name": "starter", "rank": 1}],
+     "tiers pro, starter share rank 1"),
+    ([{"name": "free", "rank": 0}, {"name": "gold", "rank": 5, "prices": ["pro_monthly"]}],
+     "price pro_monthly is listed by tiers"),
+    ([{"name": "pro", "rank": -1}], "tier pro ranks below 'free'"),
+], ids=["shared-rank", "price-in-two-tiers", "below-free"])
+def test_seed_tiers_refuses_a_file_that_leaves_the_tiers_inconsistent(
+        app: Flask, runner: FlaskCliRunner, tmp_path: Path, specs: list[Json], problem: str) -> None:
+    """The rules `flask doctor` checks are the rules seeding enforces: one function, tier_set_problems."""
+    before = tiers(app)
+    result = runner.invoke(args=["seed", "tiers", "--file", tier_file(tmp_path, {"tiers": specs})])
+    assert result.exit_code == 1
+    assert problem in result.output
+    assert tiers(app) == before

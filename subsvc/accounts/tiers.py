@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -88,10 +89,48 @@ def validate_tier_spec(spec: Any) -> dict[str, Any]:
     }
 
 
+def tier_set_problems(tiers: Sequence[Tier]) -> list[str]:
+    """What makes a set of tiers inconsistent (CONTRACT section 6), one sentence each.
+
+    A free tier (everyone without a subscription has it) that ranks lowest,
+    distinct ranks (the highest-ranked entitled subscription decides), and no
+    price in two tiers (a price buys exactly one tier).
+    """
+    if not tiers:
+        return ["no tiers: run `flask seed tiers`"]
+    problems = []
+    free = next((tier for tier in tiers if tier.name == FREE), None)
+    if free is None:
+        problems.append("no 'free' tier, the tier of everyone without a subscription: "
+                        "run `flask seed tiers`")
+    else:
+        problems += [f"tier {tier.name} ranks below 'free' (rank {tier.rank} < {free.rank})"
+                     for tier in tiers if tier.rank < free.rank]
+    shared = [rank for rank, count in Counter(tier.rank for tier in tiers).items() if count > 1]
+    for rank in shared:
+        names = ", ".join(sorted(tier.name for tier in tiers if tier.rank == rank))
+        problems.append(f"tiers {names} share rank {rank}: which one wins is ambiguous")
+    owners: dict[str, list[str]] = {}
+    for tier in tiers:
+        for price in tier.prices or []:
+            owners.setdefault(price, []).append(tier.name)
+    problems += [f"price {price} is listed by tiers {', '.join(names)}"
+                 for price, names in owners.items() if len(names) > 1]
+    return problems
+
+
+class InconsistentTiers(ValueError):
+    """Seeding would leave the tier set inconsistent; nothing is changed."""
+
+
 def seed_tiers(session: DbSession, specs: list[dict[str, Any]], *, overwrite: bool) -> list[str]:
     """Add the tiers that are missing; with overwrite, update existing ones by name.
 
     Returns the names added or changed. Adds and flushes; the caller commits.
+    With overwrite (a tier file), a result that tier_set_problems() objects to
+    raises InconsistentTiers and the caller rolls back: the file is refused whole.
+    The built-in seed only adds what is missing and is never refused, so that
+    start-up (`make run`, the container) cannot fail on an operator's own tiers.
     """
     existing = {tier.name: tier for tier in all_tiers(session)}
     changed = []
@@ -105,4 +144,6 @@ def seed_tiers(session: DbSession, specs: list[dict[str, Any]], *, overwrite: bo
                 setattr(tier, key, value)
             changed.append(spec["name"])
     session.flush()
+    if overwrite and (problems := tier_set_problems(all_tiers(session))):
+        raise InconsistentTiers("; ".join(problems))
     return changed

@@ -5,7 +5,6 @@ One line per problem and never a secret's value: only names, lengths and prefixe
 from __future__ import annotations
 
 import urllib.parse
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,32 +13,61 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import text
 
-from subsvc.accounts.tiers import FREE, all_tiers
+from subsvc.accounts.tiers import all_tiers, tier_set_problems
 from subsvc.config import INTERNAL_SECRET_MIN_LENGTH
 from subsvc.extensions import db
 from subsvc.health import database_revisions, head_revisions, migrations_dir
 from subsvc.inbox import describe
 
-ADMIN_TOKEN_MIN_LENGTH = 16
+MIN_SECRET_LENGTH = INTERNAL_SECRET_MIN_LENGTH  # every secret and token (CONTRACT section 3)
 STRIPE_KEY_PREFIXES = ("sk_", "rk_")  # secret and restricted keys
+QUOTES = "'\"`"
+
+
+def secret_problems(name: str, value: str, *, prefix: str | None = None) -> list[str]:
+    """What is wrong with one secret's shape; never its value.
+
+    Quotes and whitespace pasted along with a secret are the most common cause
+    of signature failures: the quotes become part of the secret. One cause
+    gives one line, so a quoted whsec_ secret is not also "missing its prefix".
+    """
+    if value[:1] in QUOTES or value[-1:] in QUOTES:
+        return [f"{name} is wrapped in quotes: remove them, they become part of the secret"]
+    problems = []
+    if any(char.isspace() for char in value):
+        problems.append(f"{name} contains whitespace: copy the secret again")
+    if prefix and not value.startswith(prefix):
+        # Another kind of value pasted here: its length says nothing more.
+        problems.append(f"{name} does not start with {prefix}")
+    elif len(value) < MIN_SECRET_LENGTH:
+        problems.append(f"{name} is {len(value)} characters; use at least {MIN_SECRET_LENGTH}")
+    return problems
 
 
 def check_settings(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(problems, notes) about the secrets and URLs; pure, so it needs no database."""
     problems, notes = [], []
     secrets = config["STRIPE_WEBHOOK_SECRET"]
-    if not secrets:
-        problems.append("STRIPE_WEBHOOK_SECRET is not set: /api/webhooks/stripe answers 503")
-    for n, secret in enumerate(secrets, start=1):
-        if not secret.startswith("whsec_"):
-            problems.append(f"STRIPE_WEBHOOK_SECRET entry {n} of {len(secrets)} does not start with whsec_")
     internal, url = config["INTERNAL_WEBHOOK_SECRET"], config["INTERNAL_WEBHOOK_URL"]
-    if not internal:
-        problems.append("INTERNAL_WEBHOOK_SECRET is not set: the internal endpoint answers 503"
-                        + (" and forwarding to INTERNAL_WEBHOOK_URL fails" if url else ""))
-    elif len(internal) < INTERNAL_SECRET_MIN_LENGTH:
-        problems.append(f"INTERNAL_WEBHOOK_SECRET is {len(internal)} characters; "
-                        f"use at least {INTERNAL_SECRET_MIN_LENGTH}")
+    # One process needs only the webhook secret; an edge that forwards (URL set)
+    # needs both; a core behind another edge needs only the internal secret.
+    if not secrets and not internal:
+        problems.append("STRIPE_WEBHOOK_SECRET is not set, nor INTERNAL_WEBHOOK_SECRET: "
+                        "no endpoint accepts events")
+    elif not secrets:
+        notes.append("STRIPE_WEBHOOK_SECRET is not set: fine for a core behind another edge "
+                     "(/api/webhooks/stripe answers 503)")
+    elif not internal and url:
+        problems.append("INTERNAL_WEBHOOK_SECRET is not set: forwarding to INTERNAL_WEBHOOK_URL "
+                        "fails")
+    elif not internal:
+        notes.append("INTERNAL_WEBHOOK_SECRET is not set: fine in one process "
+                     "(the internal endpoint answers 503)")
+    for n, secret in enumerate(secrets, start=1):
+        name = f"STRIPE_WEBHOOK_SECRET entry {n} of {len(secrets)}"
+        problems += secret_problems(name, secret, prefix="whsec_")
+    if internal:
+        problems += secret_problems("INTERNAL_WEBHOOK_SECRET", internal)
     if url:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -47,9 +75,8 @@ def check_settings(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     token = config["STATUS_ADMIN_TOKEN"]
     if not token:
         notes.append("STATUS_ADMIN_TOKEN is not set: admin look-ups are off")
-    elif len(token) < ADMIN_TOKEN_MIN_LENGTH:
-        problems.append(f"STATUS_ADMIN_TOKEN is {len(token)} characters; "
-                        f"use at least {ADMIN_TOKEN_MIN_LENGTH}")
+    else:
+        problems += secret_problems("STATUS_ADMIN_TOKEN", token)
     key = config["STRIPE_SECRET_KEY"]
     if key and not key.startswith(STRIPE_KEY_PREFIXES):
         problems.append("STRIPE_SECRET_KEY is not a secret key (sk_…) or restricted key (rk_…)")
@@ -76,27 +103,14 @@ def check_database() -> list[str]:
 
 
 def check_tiers() -> list[str]:
-    tiers = all_tiers(db.session)
-    if not tiers:
-        return ["no tiers: run `flask seed tiers`"]
-    problems = []
-    free = next((tier for tier in tiers if tier.name == FREE), None)
-    if free is None:
-        problems.append("no 'free' tier, the tier of everyone without a subscription: run `flask seed tiers`")
-    else:
-        problems += [f"tier {tier.name} ranks below 'free' (rank {tier.rank} < {free.rank})"
-                     for tier in tiers if tier.rank < free.rank]
-    shared = [rank for rank, count in Counter(tier.rank for tier in tiers).items() if count > 1]
-    for rank in shared:
-        names = ", ".join(tier.name for tier in tiers if tier.rank == rank)
-        problems.append(f"tiers {names} share rank {rank}: which one wins is ambiguous")
-    owners: dict[str, list[str]] = {}
-    for tier in tiers:
-        for price in tier.prices or []:
-            owners.setdefault(price, []).append(tier.name)
-    problems += [f"price {price} is listed by tiers {', '.join(names)}"
-                 for price, names in owners.items() if len(names) > 1]
-    return problems
+    return tier_set_problems(all_tiers(db.session))
+
+
+def price_map() -> list[str]:
+    """Which prices buy which tier, one note per tier, so an operator can eyeball the mapping."""
+    return [f"tier {tier.name} (rank {tier.rank}): "
+            + (", ".join(tier.prices) if tier.prices else "no prices (metadata.tier only)")
+            for tier in all_tiers(db.session)]
 
 
 @click.command("doctor")
@@ -104,7 +118,10 @@ def check_tiers() -> list[str]:
 def doctor_command() -> None:
     """Check settings, database, migrations and tiers; exit 1 when anything is wrong."""
     problems, notes = check_settings(current_app.config)
-    problems += check_database()
+    database_problems = check_database()
+    if not database_problems:
+        notes += price_map()
+    problems += database_problems
     for note in notes:
         click.echo(f"note: {note}")
     for problem in problems:
