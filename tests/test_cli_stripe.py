@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
@@ -144,3 +145,30 @@ def test_simulate_drives_a_real_server_through_a_journey(backend: str, tmp_path:
         assert "HTTP 500 " in failed and '"error": "processing_failed"' in failed
         assert "the endpoint answered 500" in failed
         assert "database is locked" not in server.log()
+
+
+@pytest.mark.server
+def test_simulate_continues_the_story_of_a_known_user(tmp_path: Path) -> None:
+    """The README's path: a checkout with Stripe's own ids (the curl example), then
+    `simulate … --email` for the same person moves *her* subscription, no second user."""
+    with fresh_database("sqlite", tmp_path) as url, gunicorn(url, tmp_path, workers=1) as server:
+        customer, sub_id = "cus_1ReadmeExample0", "sub_1ReadmeExample0000000"
+        checkout = sim.event("checkout.session.completed", sim.checkout_session(
+            customer=customer, subscription=sub_id, email="Ada@Example.com", tier="pro"))
+        assert server.post_event(checkout).body["status"] == "processed"
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "stripe", "simulate", "customer.subscription.updated",
+             "--email", "ada@example.com", "--tier", "business",
+             "--url", f"{server.url}/api/webhooks/stripe"],
+            cwd=REPO_ROOT, env=server_env(url), capture_output=True, text=True, timeout=60,
+            check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"customer {customer}, subscription {sub_id}" in done.stdout
+        ada = server.user_status("ada@example.com").body
+        assert (ada["tier"], ada["subscription"]["id"]) == ("business", sub_id)
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 1
+        finally:
+            engine.dispose()

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from subsvc import simulate as sim
 from subsvc.accounts.tiers import all_tiers, tier_for_price
+from subsvc.accounts.users import find_user_by_email
 from subsvc.cli.demo import API_VERSIONS, Json, build_event, journey, tier_price
 from subsvc.extensions import db
 from subsvc.models import SubscriptionStatus, Tier
@@ -34,8 +35,10 @@ TIMEOUT_SECONDS = 10
 @click.option("--email", default="customer@example.com", show_default=True)
 @click.option("--tier", "tier_name", help="Use the first price of this tier (default: pro).")
 @click.option("--price", "price_id", help="Use this Stripe price id.")
-@click.option("--customer", help="Stripe customer id (default: derived from the email).")
-@click.option("--subscription", help="Stripe subscription id (default: derived from the email).")
+@click.option("--customer", help="Stripe customer id (default: the known user's, else derived "
+                                 "from the email).")
+@click.option("--subscription", help="Stripe subscription id (default: the known user's newest, "
+                                     "else derived from the email).")
 @click.option("--status", type=click.Choice([s.value for s in SubscriptionStatus]),
               help="The subscription's status, for customer.subscription.* events.")
 @click.option("--url", default=DEFAULT_URL, show_default=True)
@@ -53,6 +56,9 @@ def simulate_command(type_: str, email: str, tier_name: str | None, price_id: st
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise click.UsageError("--url must be an http(s) URL")
     price, tier = _choose_price(tier_name, price_id)
+    known_customer, known_subscription = _known_story(email)
+    customer = customer or known_customer
+    subscription = subscription or known_subscription
     # End the read before POSTing: on SQLite every transaction holds the write
     # lock (BEGIN IMMEDIATE), which the server needs to apply the event.
     db.session.rollback()
@@ -80,6 +86,22 @@ def _choose_price(tier_name: str | None, price_id: str | None) -> tuple[Json, st
         known = ", ".join(tier.name for tier in tiers) or "none; run `flask seed tiers`"
         raise click.ClickException(f"no tier named {name} (known: {known})")
     return tier_price(chosen), chosen.name
+
+
+def _known_story(email: str) -> tuple[str | None, str | None]:
+    """The customer and newest subscription of the user with this email, if there is one.
+
+    So that `simulate … --email ada@example.com` continues Ada's story (her
+    customer, her subscription) however it began, instead of inventing a second
+    customer that would become a second, email-less user.
+    """
+    user = find_user_by_email(db.session, email)
+    if user is None:
+        return None, None
+    newest = max(user.subscriptions, default=None,
+                 key=lambda sub: (sub.last_event_created, sub.id))
+    customer = user.stripe_customer_id or (newest.stripe_customer_id if newest else None)
+    return customer, newest.stripe_subscription_id if newest else None
 
 
 def _tiers() -> list[Tier]:
