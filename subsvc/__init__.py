@@ -54,7 +54,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from subsvc import health
+    from subsvc import health, metrics
     from subsvc.status import pages, views  # noqa: F401 - attach routes to the blueprint
     from subsvc.status.blueprint import bp as status_bp
     from subsvc.webhooks.views import bp as webhooks_bp
@@ -62,3 +62,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(health.bp)
+    metrics.init_app(app)

@@ -8,10 +8,11 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from subsvc.errors import is_connection_error
 from subsvc.extensions import db, reconnecting
+from subsvc.models import InboxEvent, InboxStatus
+from subsvc.models.base import now_utc
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,18 @@ def head_revisions(migrations_dir: str) -> frozenset[str]:
 
 def migrations_dir() -> str:
     return str(Path(current_app.extensions["migrate"].directory).resolve())
+
+
+def newest_processed_age() -> float | None:
+    """Seconds since the newest processed event was applied; None before the first.
+
+    By id, newest first: the primary key's index finds it at once however long
+    the history, where max(processed_at) would scan the whole table.
+    """
+    newest = db.session.scalar(
+        select(InboxEvent.processed_at).where(InboxEvent.status == InboxStatus.PROCESSED)
+        .order_by(InboxEvent.id.desc()).limit(1))
+    return None if newest is None else round(max(0.0, (now_utc() - newest).total_seconds()), 3)
 
 
 def database_revisions() -> frozenset[str]:
@@ -46,14 +59,14 @@ def readyz() -> ResponseReturnValue:
         if getattr(exc, "connection_invalidated", False):
             raise  # a dead pooled connection: @reconnecting tries a fresh one
         db.session.rollback()
-        # Only a reachable database can be "not migrated".
-        reachable = not is_connection_error(exc) and is_reachable()
-        reason = "migrations_pending" if reachable else "database_unavailable"
+        reason = "migrations_pending" if is_reachable() else "database_unavailable"
         log.warning("Not ready: %s (%s)", reason, type(exc).__name__)
         return jsonify({"status": "unavailable", "error": reason}), 503
     if current != head_revisions(migrations_dir()):
         return jsonify({"status": "unavailable", "error": "migrations_pending"}), 503
-    return jsonify({"status": "ok"})
+    age = newest_processed_age()
+    db.session.rollback()  # end the read: on SQLite every transaction holds the write lock
+    return jsonify({"status": "ok", "newest_processed_event_age_seconds": age})
 
 
 def is_reachable() -> bool:

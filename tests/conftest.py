@@ -17,10 +17,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import text
 
 from subsvc import create_app
 from subsvc.accounts.tiers import seed_tiers
 from subsvc.extensions import db
+from subsvc.health import head_revisions, migrations_dir
 from subsvc.simulate import sign
 
 WEBHOOK_SECRET = "whsec_test_7d1c0b6a5e4f3a2b1c0d9e8f7a6b5c4d"
@@ -108,6 +110,23 @@ def app(database_url: str, config_overrides: dict[str, Any]) -> Iterator[Flask]:
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
+
+
+# Alembic's env.py reconfigures logging in-process, so these tests mark the
+# create_all schema as migrated by hand instead of running `flask db upgrade`.
+
+
+@pytest.fixture
+def migrated(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        for revision in head_revisions(migrations_dir()):
+            db.session.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,25 +11,8 @@ from sqlalchemy.orm import Session
 
 from subsvc import create_app
 from subsvc.extensions import db
-from subsvc.health import head_revisions, migrations_dir
 from subsvc.models import Tier
 from tests.conftest import INTERNAL_SECRET, WEBHOOK_SECRET, base_config
-
-# Alembic's env.py reconfigures logging in-process, so these tests mark the
-# create_all schema as migrated by hand instead of running `flask db upgrade`.
-
-
-@pytest.fixture
-def migrated(app: Flask) -> Iterator[Flask]:
-    with app.app_context():
-        db.session.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-        for revision in head_revisions(migrations_dir()):
-            db.session.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
 
 
 def doctor(app: Flask) -> Result:

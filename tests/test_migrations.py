@@ -73,7 +73,7 @@ def test_readyz_turns_ready_once_migrated(empty_database: str) -> None:
         assert client.get("/readyz").get_json()["error"] == "migrations_pending"
         assert flask(empty_database, "db", "upgrade").returncode == 0
         assert (client.get("/readyz").status_code, client.get("/readyz").get_json()) == (
-            200, {"status": "ok"})
+            200, {"status": "ok", "newest_processed_event_age_seconds": None})
     finally:
         with app.app_context():
             db.engine.dispose()
