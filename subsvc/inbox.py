@@ -9,6 +9,7 @@ one id, one inserts and the others wait for its commit, then see a duplicate
 from __future__ import annotations
 
 import logging
+import time
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -43,6 +44,7 @@ def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outc
     the database cannot be reached: both are answered 5xx so Stripe retries.
     With `replay`, an event already processed is applied again.
     """
+    started = time.perf_counter()
     handler = handler_for(event)
     outcome = Outcome.PROCESSED if handler else Outcome.IGNORED
     for attempt in (1, 2):
@@ -51,15 +53,21 @@ def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outc
             break
         except Exception as exc:
             db.session.rollback()
-            _raise_failure(event, exc, may_retry=attempt == 1)
+            _raise_failure(event, exc, may_retry=attempt == 1, started=started)
     if not applied:
-        log.info("Duplicate event %s (%s)", event.id, event.type)
-        return Outcome.DUPLICATE
-    if outcome is Outcome.PROCESSED:
-        log.info("Successfully processed event %s (%s)", event.id, event.type)
-    else:
-        log.info("Ignored event %s (%s)", event.id, event.type)
+        outcome = Outcome.DUPLICATE
+    message = {Outcome.PROCESSED: "Successfully processed event %s (%s)",
+               Outcome.IGNORED: "Ignored event %s (%s)",
+               Outcome.DUPLICATE: "Duplicate event %s (%s)"}[outcome]
+    log.info(message, event.id, event.type, extra=log_fields(event, outcome, started))
     return outcome
+
+
+def log_fields(event: StripeEvent, outcome: str, started: float, error: str | None = None
+               ) -> dict[str, object]:
+    """The structured fields of an event's log line (JSON logs carry them as fields)."""
+    return {"event_id": event.id, "type": event.type, "outcome": str(outcome),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3), "error": error}
 
 
 def _apply(event: StripeEvent, handler: Handler | None, policy: Policy, status: InboxStatus, *,
@@ -74,19 +82,22 @@ def _apply(event: StripeEvent, handler: Handler | None, policy: Policy, status: 
     return True
 
 
-def _raise_failure(event: StripeEvent, exc: Exception, *, may_retry: bool) -> None:
+def _raise_failure(event: StripeEvent, exc: Exception, *, may_retry: bool,
+                   started: float) -> None:
     """Raise the 5xx for `exc`; return only when one retry on a fresh connection is worth it."""
     if not is_connection_error(exc):
-        log.error("Failed to process event %s (%s): %s", event.id, event.type, describe(exc),
-                  exc_info=exc)
-        _record_failure(event, describe(exc))
+        error = describe(exc)
+        log.error("Failed to process event %s (%s): %s", event.id, event.type, error,
+                  exc_info=exc, extra=log_fields(event, "failed", started, error))
+        _record_failure(event, error)
         raise ProcessingFailed(event_id=event.id) from None
     # The pool is not pinged before use (a round trip per event): a connection
     # gone stale while the database restarted fails once, the pool is
     # invalidated, and one retry on a fresh connection heals it.
     if may_retry and getattr(exc, "connection_invalidated", False):
         return
-    log.error("Database unavailable while processing event %s (%s)", event.id, event.type)
+    log.error("Database unavailable while processing event %s (%s)", event.id, event.type,
+              extra=log_fields(event, "database_unavailable", started, type(exc).__name__))
     raise DatabaseUnavailable(event_id=event.id) from None
 
 

@@ -7,6 +7,13 @@ import logging.config
 from typing import Any
 
 
+# Fields a log call may pass with `extra=`; JSON lines carry them as fields of
+# their own, so a log pipeline can filter on outcome or chart duration_ms
+# without parsing messages. Only these names: `extra` is never a way to dump
+# arbitrary objects (a payload, a secret) into the log.
+EVENT_FIELDS = ("event_id", "type", "outcome", "duration_ms", "error")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -15,6 +22,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for field in EVENT_FIELDS:
+            value = record.__dict__.get(field)
+            if value is not None:
+                entry[field] = value
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -42,3 +42,30 @@ def test_text_format_logs_plain_lines(app: Flask, database_url: str,
     event = deliver_with_format(database_url, "text")
 
     assert f"INFO subsvc.inbox: Successfully processed event {event['id']}" in capsys.readouterr().out
+
+
+def test_json_lines_carry_the_event_fields_as_fields(app: Flask, database_url: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    event = deliver_with_format(database_url, "json")
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    (done,) = [line for line in lines if line["message"].startswith("Successfully processed")]
+    assert {key: done[key] for key in ("event_id", "type", "outcome")} == {
+        "event_id": event["id"], "type": "checkout.session.completed", "outcome": "processed"}
+    assert isinstance(done["duration_ms"], float) and done["duration_ms"] >= 0
+    assert "error" not in done
+
+
+def test_a_failed_event_logs_its_error_as_a_field(app: Flask, database_url: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    json_app = create_app({**base_config(database_url), "LOG_FORMAT": "json"})
+    event = checkout(sim.Customer.make("log-fail"), tier="no-such-tier")
+    try:
+        assert deliver(json_app.test_client(), event).status_code == 500
+    finally:
+        with json_app.app_context():
+            db.engine.dispose()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    (failed,) = [line for line in lines if line["message"].startswith("Failed to process")]
+    assert (failed["event_id"], failed["outcome"]) == (event["id"], "failed")
+    assert "no-such-tier" in failed["error"]
