@@ -1,23 +1,16 @@
-"""`flask …` commands: one AppGroup per noun, all registered here."""
+"""`flask …` commands: one group (or command) per noun, all registered here by name.
+
+Explicit imports, no discovery: a module that fails to import fails start-up
+loudly instead of making its commands vanish.
+"""
 from __future__ import annotations
 
 from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from subsvc.cli import keys, seed, users
+    from subsvc.cli import doctor, events, keys, seed, stripe, users
 
-    for group in (seed.group, users.group, keys.group):
-        app.cli.add_command(group)
-    for module_name in ("events", "stripe", "doctor"):
-        _register_optional(app, module_name)
-
-
-def _register_optional(app: Flask, module_name: str) -> None:
-    import importlib
-
-    try:
-        module = importlib.import_module(f"subsvc.cli.{module_name}")
-    except ModuleNotFoundError:
-        return
-    app.cli.add_command(module.group)
+    for command in (seed.group, users.group, keys.group, events.group, stripe.group,
+                    doctor.doctor_command):
+        app.cli.add_command(command)

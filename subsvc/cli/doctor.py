@@ -129,6 +129,3 @@ def doctor_command() -> None:
     if problems:
         raise click.ClickException(f"{len(problems)} problem(s) found")
     click.echo("All checks passed.")
-
-
-group = doctor_command
