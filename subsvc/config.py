@@ -24,12 +24,22 @@ def parse_bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def parse_whole(raw: str, unit: str) -> int:
+    # Checked by hand: int()'s own error message would echo the raw value. isascii():
+    # "²".isdigit() is true, yet int() refuses it.
+    value = raw.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ValueError(f"expected a whole number of {unit}, at least 1")
+    return int(value)
+
+
 def parse_seconds(raw: str) -> int:
-    # Checked by hand: int()'s own error message would echo the raw value.
-    if not raw.strip().isdigit() or int(raw) < 1:
-        # 0 would not mean "no tolerance": the stripe library reads it as "no check".
-        raise ValueError("expected a whole number of seconds, at least 1")
-    return int(raw.strip())
+    # 0 would not mean "no tolerance": the stripe library reads it as "no check".
+    return parse_whole(raw, "seconds")
+
+
+def parse_hours(raw: str) -> int:
+    return parse_whole(raw, "hours")
 
 
 def parse_list(raw: str) -> list[str]:
@@ -64,6 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATUS_ADMIN_TOKEN", parse_str, None),
     Setting("PAST_DUE_KEEPS_TIER", parse_bool, True),
     Setting("LOG_FORMAT", parse_log_format, "text"),
+    Setting("WELCOME_REVEAL_HOURS", parse_hours, 24),
 )
 
 INTERNAL_SECRET_MIN_LENGTH = 32

@@ -18,7 +18,8 @@ from subsvc.models import User
 from tests.conftest import ADMIN_TOKEN, now, post_event
 
 FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
-PENDING_REFRESH = '<meta http-equiv="refresh" content="3">'
+PENDING_REFRESH = '<meta http-equiv="refresh" content="5; url=/status/welcome?session_id='
+REVEAL_FORM = '<form method="post" action="/status/welcome"'
 ALREADY_SHOWN = "already shown"
 
 
@@ -26,7 +27,7 @@ def subscribe(client: FlaskClient, email: str = "ada@example.com", *, customer: 
               **sub_fields: Any) -> sim.Customer:
     """A real checkout: signed checkout.session.completed, then customer.subscription.created."""
     c = dataclasses.replace(customer or sim.Customer.make("ada"), email=email)
-    start = now() - sim.DAY
+    start = now() - 60  # well within WELCOME_REVEAL_HOURS
     session = sim.checkout_session(customer=c.customer, subscription=c.subscription, email=c.email,
                                    client_reference_id=c.external_id, tier="pro", session_id=c.session,
                                    created=start - 60)
@@ -40,7 +41,13 @@ def subscribe(client: FlaskClient, email: str = "ada@example.com", *, customer: 
 
 
 def welcome(client: FlaskClient, session_id: str) -> Any:
+    """The welcome link opened: a plain GET."""
     return client.get("/status/welcome", query_string={"session_id": session_id})
+
+
+def press_reveal(client: FlaskClient, session_id: str) -> Any:
+    """The welcome page's "Show my API key" button pressed: its form's POST."""
+    return client.post("/status/welcome", data={"session_id": session_id})
 
 
 def only_key(body: str) -> str:
@@ -50,7 +57,7 @@ def only_key(body: str) -> str:
 
 
 def reveal(client: FlaskClient, c: sim.Customer) -> str:
-    return only_key(welcome(client, c.session).get_data(as_text=True))
+    return only_key(press_reveal(client, c.session).get_data(as_text=True))
 
 
 def key_state(app: Flask, email: str) -> tuple[str | None, Any]:
@@ -186,13 +193,21 @@ def test_pages_escape_data_from_stripe(client: FlaskClient) -> None:
 # --- GET /status/welcome ----------------------------------------------------------------------------------
 
 
-def test_first_welcome_view_replaces_the_unseen_key_with_one_shown_once(app: Flask,
-                                                                        client: FlaskClient) -> None:
+def test_pressing_the_button_replaces_the_unseen_key_with_one_shown_once(
+        app: Flask, client: FlaskClient) -> None:
     c = subscribe(client)
     unseen_hash, revealed_at = key_state(app, c.email)
     assert unseen_hash is not None and revealed_at is None
 
-    response = welcome(client, c.session)
+    offer = welcome(client, c.session)
+    offered = offer.get_data(as_text=True)
+    assert offer.status_code == 200
+    assert_private(offer)
+    assert REVEAL_FORM in offered and f'value="{c.session}"' in offered
+    assert not FULL_KEY.search(offered)
+    assert key_state(app, c.email) == (unseen_hash, None)
+
+    response = press_reveal(client, c.session)
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert_private(response)
@@ -206,15 +221,17 @@ def test_first_welcome_view_replaces_the_unseen_key_with_one_shown_once(app: Fla
     assert me.status_code == 200 and me.get_json()["email"] == c.email
 
 
-def test_later_welcome_views_say_the_key_was_already_shown(app: Flask, client: FlaskClient) -> None:
+@pytest.mark.parametrize("view", [welcome, press_reveal], ids=["get", "post"])
+def test_later_welcome_views_say_the_key_was_already_shown(app: Flask, client: FlaskClient,
+                                                           view: Any) -> None:
     c = subscribe(client)
     key = reveal(client, c)
-    response = welcome(client, c.session)
+    response = view(client, c.session)
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert_private(response)
     assert ALREADY_SHOWN in body and "flask keys rotate" in body
-    assert not FULL_KEY.search(body)
+    assert not FULL_KEY.search(body) and REVEAL_FORM not in body
     assert key_state(app, c.email)[0] == hash_key(key)
 
 
@@ -223,8 +240,9 @@ def test_another_checkout_of_the_same_user_does_not_reveal_again(client: FlaskCl
     key = reveal(client, first)
     again = dataclasses.replace(first, subscription=sim.new_id("sub"), session=f"cs_test_b2{'x' * 56}")
     subscribe(client, customer=again)
-    body = welcome(client, again.session).get_data(as_text=True)
-    assert ALREADY_SHOWN in body and not FULL_KEY.search(body)
+    for view in (welcome, press_reveal):
+        body = view(client, again.session).get_data(as_text=True)
+        assert ALREADY_SHOWN in body and not FULL_KEY.search(body)
     assert client.get("/status/api/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
 
@@ -233,16 +251,18 @@ def test_welcome_does_not_reveal_after_the_operator_rotated_the_key(client: Flas
     c = subscribe(client)
     rotated = runner.invoke(args=["keys", "rotate", c.email])
     assert rotated.exit_code == 0
-    body = welcome(client, c.session).get_data(as_text=True)
-    assert ALREADY_SHOWN in body and not FULL_KEY.search(body)
+    for view in (welcome, press_reveal):
+        body = view(client, c.session).get_data(as_text=True)
+        assert ALREADY_SHOWN in body and not FULL_KEY.search(body)
 
 
 def test_welcome_does_not_undo_a_revoked_key(app: Flask, client: FlaskClient,
                                              runner: FlaskCliRunner) -> None:
     c = subscribe(client)
     assert runner.invoke(args=["keys", "revoke", c.email]).exit_code == 0
-    body = welcome(client, c.session).get_data(as_text=True)
-    assert "revoked" in body and not FULL_KEY.search(body)
+    for view in (welcome, press_reveal):
+        body = view(client, c.session).get_data(as_text=True)
+        assert "revoked" in body and not FULL_KEY.search(body)
     assert key_state(app, c.email) == (None, None)
 
 
@@ -253,7 +273,8 @@ def test_welcome_waits_for_the_webhook_then_reveals(client: FlaskClient) -> None
     assert PENDING_REFRESH in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
     subscribe(client, c.email, customer=c)
-    assert FULL_KEY.search(welcome(client, c.session).get_data(as_text=True))
+    assert REVEAL_FORM in welcome(client, c.session).get_data(as_text=True)
+    assert FULL_KEY.search(press_reveal(client, c.session).get_data(as_text=True))
 
 
 @pytest.mark.parametrize("query", [
@@ -262,10 +283,11 @@ def test_welcome_waits_for_the_webhook_then_reveals(client: FlaskClient) -> None
     {"session_id": " cs_test_a1abc"},
 ])
 def test_welcome_rejects_a_missing_or_malformed_session_id(client: FlaskClient, query: dict[str, str]) -> None:
-    response = client.get("/status/welcome", query_string=query)
-    body = response.get_data(as_text=True)
-    assert response.status_code == 400
-    assert "<script>" not in body and PENDING_REFRESH not in body
+    for response in (client.get("/status/welcome", query_string=query),
+                     client.post("/status/welcome", data=query)):
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400
+        assert "<script>" not in body and PENDING_REFRESH not in body
 
 
 def test_a_head_request_does_not_spend_the_reveal(app: Flask, client: FlaskClient) -> None:
@@ -273,10 +295,10 @@ def test_a_head_request_does_not_spend_the_reveal(app: Flask, client: FlaskClien
     response = client.head("/status/welcome", query_string={"session_id": c.session})
     assert response.status_code == 200
     assert key_state(app, c.email)[1] is None
-    assert FULL_KEY.search(welcome(client, c.session).get_data(as_text=True))
+    assert FULL_KEY.search(press_reveal(client, c.session).get_data(as_text=True))
 
 
-def test_concurrent_first_views_reveal_exactly_one_key(app: Flask, client: FlaskClient) -> None:
+def test_concurrent_button_presses_reveal_exactly_one_key(app: Flask, client: FlaskClient) -> None:
     c = subscribe(client)
     barrier = threading.Barrier(2, timeout=10)
     bodies: list[str] = []
@@ -284,7 +306,7 @@ def test_concurrent_first_views_reveal_exactly_one_key(app: Flask, client: Flask
     def view() -> None:
         own_client = app.test_client()
         barrier.wait()
-        bodies.append(welcome(own_client, c.session).get_data(as_text=True))
+        bodies.append(press_reveal(own_client, c.session).get_data(as_text=True))
 
     threads = [threading.Thread(target=view) for _ in range(2)]
     for thread in threads:

@@ -41,21 +41,28 @@ def user_for_key(session: DbSession, key: str) -> User | None:
     return session.scalars(select(User).where(User.api_key_hash == hash_key(key))).one_or_none()
 
 
-def reveal_key_once(session: DbSession, user: User) -> str | None:
+def reveal_key_once(session: DbSession, user: User, *, origin_customer_id: str) -> str | None:
     """Replace the user's never-shown key with a new one and return it; None when a key was
-    already shown (welcome page, `flask keys rotate`) or revoked. Adds; the caller commits.
+    already shown (welcome page, `flask keys rotate`) or revoked, or when the user did not
+    first appear with `origin_customer_id`. Adds; the caller commits.
 
-    The row is locked before revealed_at is read, so of two concurrent calls only one
-    reveals: FOR UPDATE on Postgres; SQLite drops the clause, but its BEGIN IMMEDIATE
-    already lets one writer in at a time.
+    The row is locked before revealed_at and the origin are read, so of two concurrent
+    calls only one reveals, and a merge committed meanwhile (which may clear the origin) is
+    seen: FOR UPDATE on Postgres; SQLite drops the clause, but its BEGIN IMMEDIATE already
+    lets one writer in at a time.
     """
     stmt = (select(User).where(User.id == user.id).with_for_update()
             .execution_options(populate_existing=True))
-    locked = session.scalars(stmt).one()
+    locked = session.scalars(stmt).one_or_none()  # None: merged away since it was read
+    if locked is None or locked.origin_customer_id != origin_customer_id:
+        return None
     # An operator's `flask keys revoke` must not be undone by a visit to the welcome page.
-    revoked = locked.api_key_issued_at is not None and locked.api_key_hash is None
-    if locked.api_key_revealed_at is not None or revoked:
+    if locked.api_key_revealed_at is not None or is_revoked(locked):
         return None
     key = issue_key(locked)
     locked.api_key_revealed_at = now_utc()
     return key
+
+
+def is_revoked(user: User) -> bool:
+    return user.api_key_issued_at is not None and user.api_key_hash is None

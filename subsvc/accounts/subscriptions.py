@@ -85,11 +85,13 @@ def apply_period_end(sub: Subscription, epoch: int | None) -> None:
         sub.current_period_end = end
 
 
-def link_checkout(sub: Subscription, user: User, session_id: str) -> None:
-    """A checkout is the word on who owns the subscription."""
+def link_checkout(sub: Subscription, user: User, session_id: str, created: int) -> None:
+    """A checkout is the word on who owns the subscription; `created` is its event's, which
+    bounds how long the welcome page may reveal the key (accounts/welcome.py)."""
     if sub.user_id != user.id:
         sub.user = user
-    sub.checkout_session_id = sub.checkout_session_id or session_id
+    if sub.checkout_session_id is None:
+        sub.checkout_session_id, sub.checkout_created = session_id, created
 
 
 def _touch(sub: Subscription, stamp: Stamp) -> None:

@@ -1,9 +1,15 @@
 """Finding, creating, linking and merging users.
 
 Users are matched by client_reference_id (= external_id), then Stripe customer
-id, then email (case-insensitive). Events about a customer not known yet make
-a stub user; a later checkout links it to the user made beforehand by merging
-the stub in, so one customer never ends up with two users.
+id, then email. Events about a customer not known yet make a stub user; a later
+checkout links it to the user made beforehand by merging the stub in, so one
+customer never ends up with two users.
+
+Stripe does not verify the email a payer types, so an email alone never links an
+event to a user who has a Stripe customer of their own or an API key: the event
+gets a user of its own, without the email (it stays where it is), and the log
+warns the operator. client_reference_id and the customer id still link: the
+operator sets client_reference_id on the server (README, "Connecting Stripe").
 """
 from __future__ import annotations
 
@@ -17,9 +23,14 @@ from subsvc.models.statements import insert_if_absent
 
 log = logging.getLogger(__name__)
 
+# ASCII A-Z only: str.lower() maps look-alikes onto ASCII (the Kelvin sign U+212A becomes
+# "k"), so "kate@…" typed with that sign would match the real one. Every other character
+# compares exactly.
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 
 def normalize_email(email: str | None) -> str | None:
-    email = (email or "").strip().lower()
+    email = (email or "").strip().translate(ASCII_LOWER)
     return email or None
 
 
@@ -33,16 +44,39 @@ def resolve_user(session: DbSession, *, customer_id: str | None, email: str | No
     email = normalize_email(email)
     for _ in range(2):
         candidates = _candidates(session, external_id, customer_id, email)
+        taken = _taken_email_holder(candidates, customer_id, external_id, email)
+        if taken is not None:
+            candidates.remove(taken)
+        own_email = None if taken is not None else email
         if candidates:
-            return _link(session, candidates, customer_id, email, external_id)
-        user = insert_if_absent(session, User, {
-            "stripe_customer_id": customer_id, "email": email, "external_id": external_id,
-        })
+            user = _link(session, candidates, customer_id, own_email, external_id)
+        else:
+            user = insert_if_absent(session, User, {
+                "stripe_customer_id": customer_id, "email": own_email, "external_id": external_id,
+                "origin_customer_id": customer_id,
+            })
         if user is not None:
+            if taken is not None:
+                log.warning("Matched user %s by email alone, but it has a Stripe customer or "
+                            "API key of its own: gave this customer user %s instead, without "
+                            "the email", taken.id, user.id)
             return user
         # Another worker created a user with one of these identifiers between our
         # SELECT and INSERT; the second pass finds it.
     raise RuntimeError("could not resolve user")  # pragma: no cover - needs a third racer
+
+
+def _taken_email_holder(candidates: list[User], customer_id: str | None,
+                        external_id: str | None, email: str | None) -> User | None:
+    """The user matched by the email alone who must not be linked: one with a Stripe
+    customer other than this one, or with an API key (CONTRACT section 5, Users)."""
+    holder = next((user for user in candidates if email and user.email == email), None)
+    if holder is None or (external_id and holder.external_id == external_id) or (
+            customer_id and holder.stripe_customer_id == customer_id):
+        return None
+    if holder.stripe_customer_id is not None or holder.api_key_issued_at is not None:
+        return holder
+    return None
 
 
 def _candidates(session: DbSession, external_id: str | None, customer_id: str | None,
@@ -99,6 +133,10 @@ def merge_users(session: DbSession, stub: User, *, into: User) -> None:
     carried = {col: getattr(stub, col) for col in MERGED_FIELDS}
     if into.api_key_issued_at is not None:
         carried = {col: value for col, value in carried.items() if not col.startswith("api_key")}
+    # A record that existed under another identity must never become revealable on the
+    # welcome page: the result keeps an origin only when both had the same one.
+    if stub.origin_customer_id != into.origin_customer_id:
+        into.origin_customer_id = None
     stub_id = stub.id
     session.delete(stub)
     session.flush()  # free the stub's unique values before `into` takes them

@@ -26,7 +26,7 @@ def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
     tiers = all_tiers(session)
     if sub_id:
         sub = get_or_create_subscription(session, sub_id, customer_id=customer_id, user=user)
-        link_checkout(sub, user, session_obj["id"])
+        link_checkout(sub, user, session_obj["id"], event.created)
         # Provisional until a subscription event for it arrives (ordering.py).
         status = (SubscriptionStatus.ACTIVE if session_obj.get("payment_status") in PAID
                   else SubscriptionStatus.INCOMPLETE)

@@ -37,6 +37,9 @@ class Subscription(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The `created` of that checkout's checkout.session.completed event: the welcome page
+    # reveals a key only within WELCOME_REVEAL_HOURS of it.
+    checkout_created: Mapped[int | None] = mapped_column(BigInteger)
 
     status: Mapped[str | None] = mapped_column(String(32))
     status_version: Mapped[str] = mapped_column(String(128), default="")

@@ -17,10 +17,15 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stored lower-cased, so the unique constraint is case-insensitive.
+    # Stored with ASCII A-Z lower-cased (users.normalize_email), so the unique constraint is
+    # case-insensitive for ASCII and exact for everything else.
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The Stripe customer whose event created this record; None for `flask users create`
+    # and for a merge of two records of different origins. The welcome page reveals the
+    # key only to a checkout of this customer (accounts/welcome.py).
+    origin_customer_id: Mapped[str | None] = mapped_column(String(255))
     # Only a SHA-256 of the key is kept; the prefix is for display.
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     api_key_prefix: Mapped[str | None] = mapped_column(String(32))

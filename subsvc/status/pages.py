@@ -1,22 +1,26 @@
 """HTML pages of the status blueprint: key look-up, operator look-up and the post-checkout welcome.
 
-Only the welcome page writes: it reveals a user's first API key, once (CONTRACT section 4).
+Only the welcome page writes: a POST from its own button reveals a user's first API key,
+once, under the rules of accounts/welcome.py (CONTRACT section 4).
 """
 from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
-from flask import Response, current_app, make_response, render_template, request
-from sqlalchemy import select
+from flask import Response, current_app, make_response, render_template, request, url_for
 
-from subsvc.accounts.api_keys import reveal_key_once, user_for_key
+from subsvc.accounts.api_keys import user_for_key
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
+from subsvc.accounts.welcome import (
+    Welcome, checkout_subscription, reveal_for_checkout, welcome_state,
+)
 from subsvc.extensions import db, reconnecting
-from subsvc.models import Subscription, User
-from subsvc.status.access import has_admin_basic
+from subsvc.models import User
+from subsvc.status.access import has_admin_basic, is_cross_site
 from subsvc.status.blueprint import bp
 from subsvc.status.payloads import user_status
 
@@ -35,6 +39,8 @@ PAGE_HEADERS = {
                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 }
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="subsvc"'}
+PENDING_REFRESH_SECONDS = 5
+PENDING_REFRESHES = 12  # 12 x 5 s: the "setting up" page refreshes for at most a minute
 
 
 def page(template: str, status: int = 200, headers: dict[str, str] | None = None,
@@ -93,24 +99,55 @@ def user_page() -> Response:
 @bp.get("/welcome")
 @reconnecting
 def welcome() -> Response:
+    """Say where the key stands; offer a button when it can be revealed, never reveal here.
+
+    Link previews, prefetchers and mail scanners GET (and HEAD) links unasked, so a GET that
+    revealed would spend the one-time reveal on a body nobody sees, or show it to them.
+    """
     session_id = request.args.get("session_id", "")
     if not CHECKOUT_SESSION_ID.fullmatch(session_id):
-        return message(400, "This link is incomplete",
-                       "Open the link from your checkout confirmation again, "
-                       "or contact support if this keeps happening.")
-    user = user_for_checkout(session_id)
-    if user is None:
-        # Stripe redirects the browser before (or while) it delivers the webhook.
-        return page("welcome_pending.html")
-    # HEAD (link checkers, prefetchers) must not spend the one-time reveal on an unseen body.
-    key = reveal_key_once(db.session, user) if request.method == "GET" else None
+        return bad_welcome_link()
+    state = welcome_state(checkout_subscription(db.session, session_id), now=int(time.time()),
+                          window_hours=current_app.config["WELCOME_REVEAL_HOURS"])
+    if state is Welcome.PENDING:
+        return pending(session_id, request.args.get("attempt", 0, type=int))
+    return page("welcome.html", state=state, session_id=session_id)
+
+
+@bp.post("/welcome")
+def welcome_reveal() -> Response:
+    """The visitor pressed "Show my API key": reveal it once (row-locked) and never cache it.
+
+    Refused with 403 when another site's page sent the form (is_cross_site), so a third
+    party holding a session id cannot make the visitor's browser spend the reveal.
+    """
+    if is_cross_site(request):
+        log.warning("Refused a cross-site POST to the welcome page")
+        return message(403, "This request came from another site",
+                       "Open the link from your checkout confirmation and press the button there.")
+    session_id = request.form.get("session_id", "")
+    if not CHECKOUT_SESSION_ID.fullmatch(session_id):
+        return bad_welcome_link()
+    state, key = reveal_for_checkout(db.session, session_id, now=int(time.time()),
+                                     window_hours=current_app.config["WELCOME_REVEAL_HOURS"])
     if key is not None:
         db.session.commit()  # the blueprint's only state change; commit before showing the key
-        log.info("Revealed API key on the welcome page for user %s", user.id)
-    return page("welcome.html", user=user, key=key)
+    if state is Welcome.PENDING:
+        return pending(session_id, 0)
+    return page("welcome.html", state=state, key=key)
 
 
-def user_for_checkout(session_id: str) -> User | None:
-    stmt = (select(User).join(Subscription, Subscription.user_id == User.id)
-            .where(Subscription.checkout_session_id == session_id))
-    return db.session.scalars(stmt).one_or_none()
+def bad_welcome_link() -> Response:
+    return message(400, "This link is incomplete",
+                   "Open the link from your checkout confirmation again, "
+                   "or contact support if this keeps happening.")
+
+
+def pending(session_id: str, attempt: int) -> Response:
+    """Stripe redirects the browser before (or while) it delivers the webhook: refresh, with
+    a counter in the URL, for at most PENDING_REFRESHES x PENDING_REFRESH_SECONDS (a minute).
+    A meta refresh, as the pages run no script (CSP)."""
+    attempt = min(max(attempt, 0), PENDING_REFRESHES)
+    next_url = (url_for("status.welcome", session_id=session_id, attempt=attempt + 1)
+                if attempt < PENDING_REFRESHES else None)
+    return page("welcome_pending.html", next_url=next_url, seconds=PENDING_REFRESH_SECONDS)
