@@ -92,7 +92,9 @@ def test_the_migrate_job_and_containers_that_skip_migrations(podman: Podman, ima
         assert unmigrated.wait_answering("/readyz") == 503
         assert unmigrated.request("GET", "/readyz").body["error"] == "migrations_pending"
 
-    job = podman.run("run", "--rm", "--volume", f"{data}:/data", image, "migrate")
+    # As in the README's compose file: the job shares the servers' SUBSVC_MIGRATE=0.
+    job = podman.run("run", "--rm", "--volume", f"{data}:/data", "--env", "SUBSVC_MIGRATE=0",
+                     image, "migrate")
     assert "Tiers added or updated: free, pro, business" in job.stdout, job
 
     with container(podman, image, skipping, data=data) as serving:
@@ -107,9 +109,9 @@ def test_two_containers_on_one_postgres_after_a_migrate_job(podman: Podman, imag
     """The README's compose set-up, by hand: the host's Postgres, one job, two servers."""
     with pg_schema("container") as url:
         env = {**ENV, "DATABASE_URL": url}
-        podman.run("run", "--rm", "--network", "host", "--env", f"DATABASE_URL={url}", image,
-                   "migrate")
         serving = {**env, "SUBSVC_MIGRATE": "0"}
+        podman.run("run", "--rm", "--network", "host", "--env", f"DATABASE_URL={url}",
+                   "--env", "SUBSVC_MIGRATE=0", image, "migrate")
         with (container(podman, image, serving, host_network=True) as one,
               container(podman, image, serving, host_network=True) as two):
             one.wait_ready()
