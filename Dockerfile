@@ -35,8 +35,10 @@ USER subsvc
 EXPOSE 8000
 
 # No curl in the slim image: python's urllib, on the port BIND names. Any error exits 1 (unhealthy).
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-c", \
-    "import os, urllib.request; port = os.environ.get('BIND', ':8000').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; \
+        port = os.environ.get('BIND', ':8000').rsplit(':')[-1]; \
+        urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"
 
 # Migrations and built-in tiers (SUBSVC_MIGRATE=0 skips them), then gunicorn as PID 1.
 # `docker run IMAGE migrate` does only the first part: the one-off job of a multi-container release.

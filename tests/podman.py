@@ -79,7 +79,8 @@ class Podman:
         engine = ['cgroup_manager = "cgroupfs"', 'events_logger = "file"']
         if shutil.which("runc"):
             engine.append('runtime = "runc"')
-        conf.write_text("[containers]\ndefault_ulimits = []\n\n[engine]\n" + "\n".join(engine) + "\n")
+        conf.write_text("[containers]\ndefault_ulimits = []\n\n[engine]\n"
+                        + "\n".join(engine) + "\n")
         self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
 
     def run(self, *args: str, timeout: float = COMMAND_TIMEOUT, check: bool = True) -> Done:
@@ -170,7 +171,8 @@ def build_root_tarball(tarball: Path) -> None:
 
 
 def run_checked(command: Sequence[str]) -> None:
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+                          check=False)
     if proc.returncode != 0:
         raise AssertionError(f"{command[0]} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-4000:]}")
