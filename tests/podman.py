@@ -180,9 +180,15 @@ def run_checked(command: Sequence[str]) -> None:
 
 def build_image(podman: Podman) -> str:
     """Build the repository's Dockerfile as it is; never pull (the base must be local)."""
+    previous = podman.run("image", "inspect", "--format", "{{.Id}}", IMAGE, check=False)
     # Docker format: OCI images have no HEALTHCHECK, and podman would drop it.
     podman.run("build", "--pull=never", "--format", "docker", "--tag", IMAGE,
                "--file", str(REPO_ROOT / "Dockerfile"), str(REPO_ROOT), timeout=BUILD_TIMEOUT)
+    current = podman.run("image", "inspect", "--format", "{{.Id}}", IMAGE).stdout.strip()
+    old = previous.stdout.strip()
+    if previous.returncode == 0 and old != current:
+        # The last run's image, now untagged: remove it (its cached layers stay, if shared).
+        podman.run("rmi", old, check=False)
     return IMAGE
 
 
