@@ -121,13 +121,11 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
         yield url
 
 
-class Server:
-    """A running gunicorn: its address, its log, its processes."""
+class Client:
+    """Talks HTTP to a subsvc at `url`: a gunicorn of the tests' own, or a container."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_path: Path, database_url: str) -> None:
-        self.proc, self.port, self.log_path = proc, port, log_path
-        self.database_url = database_url
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT) -> Reply:
@@ -152,6 +150,15 @@ class Server:
         query = urllib.parse.urlencode({"email": email})
         return self.request("GET", f"/status/api/users?{query}",
                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
+class Server(Client):
+    """A running gunicorn: its address, its log, its processes."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_path: Path, database_url: str) -> None:
+        super().__init__(f"http://127.0.0.1:{port}")
+        self.proc, self.port, self.log_path = proc, port, log_path
+        self.database_url = database_url
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
