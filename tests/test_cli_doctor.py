@@ -55,7 +55,7 @@ def test_a_sound_setup_passes(migrated: Flask) -> None:
 
 
 @pytest.mark.parametrize("config_overrides", [
-    {"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, "whsec_rolled_0123456789abcdef"]},
+    {"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, "whsec_rolled_0123456789abcdef0123456789"]},
     {"STRIPE_SECRET_KEY": "sk_live_51AbCdEfGhIjKlMnOp"},
     {"STRIPE_SECRET_KEY": "rk_test_51AbCdEfGhIjKlMnOp"},
     {"INTERNAL_WEBHOOK_URL": "https://core.internal:8443/subscriptions/internal/stripe-webhook"},
@@ -86,11 +86,13 @@ def test_no_admin_token_is_a_note_not_a_problem(migrated: Flask) -> None:
     ({"INTERNAL_WEBHOOK_URL": "ftp://core/x"}, "INTERNAL_WEBHOOK_URL is not an http(s) URL"),
     ({"INTERNAL_WEBHOOK_URL": "http://core:8000/x", "INTERNAL_WEBHOOK_SECRET": None},
      "forwarding to INTERNAL_WEBHOOK_URL fails"),
-    ({"STATUS_ADMIN_TOKEN": "too-short-tok"}, "STATUS_ADMIN_TOKEN is 13 characters; use at least 16"),
+    ({"STATUS_ADMIN_TOKEN": "too-short-tok"}, "STATUS_ADMIN_TOKEN is 13 characters; use at least 32"),
+    ({"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, "whsec_short_0123456789"]},
+     "STRIPE_WEBHOOK_SECRET entry 2 of 2 is 22 characters; use at least 32"),
     ({"STRIPE_SECRET_KEY": "pk_live_publishable_0123456789"}, "STRIPE_SECRET_KEY is not a secret key"),
 ], ids=["no-webhook-secret", "not-whsec", "no-internal-secret", "short-internal-secret",
         "url-without-scheme", "url-not-http", "url-without-secret", "short-admin-token",
-        "publishable-key"])
+        "short-webhook-secret", "publishable-key"])
 def test_each_bad_setting_is_one_problem_line(migrated: Flask, config_overrides: dict[str, Any],
                                                expected: str) -> None:
     result = doctor(migrated)

@@ -15,12 +15,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import text
 
 from subsvc.accounts.tiers import FREE, all_tiers
-from subsvc.config import INTERNAL_SECRET_MIN_LENGTH
+from subsvc.config import SECRET_MIN_LENGTH
 from subsvc.extensions import db
 from subsvc.health import database_revisions, head_revisions, migrations_dir
 from subsvc.inbox import describe
 
-ADMIN_TOKEN_MIN_LENGTH = 16
 STRIPE_KEY_PREFIXES = ("sk_", "rk_")  # secret and restricted keys
 
 
@@ -33,13 +32,16 @@ def check_settings(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     for n, secret in enumerate(secrets, start=1):
         if not secret.startswith("whsec_"):
             problems.append(f"STRIPE_WEBHOOK_SECRET entry {n} of {len(secrets)} does not start with whsec_")
+        elif len(secret) < SECRET_MIN_LENGTH:
+            problems.append(f"STRIPE_WEBHOOK_SECRET entry {n} of {len(secrets)} is {len(secret)} "
+                            f"characters; use at least {SECRET_MIN_LENGTH}")
     internal, url = config["INTERNAL_WEBHOOK_SECRET"], config["INTERNAL_WEBHOOK_URL"]
     if not internal:
         problems.append("INTERNAL_WEBHOOK_SECRET is not set: the internal endpoint answers 503"
                         + (" and forwarding to INTERNAL_WEBHOOK_URL fails" if url else ""))
-    elif len(internal) < INTERNAL_SECRET_MIN_LENGTH:
+    elif len(internal) < SECRET_MIN_LENGTH:
         problems.append(f"INTERNAL_WEBHOOK_SECRET is {len(internal)} characters; "
-                        f"use at least {INTERNAL_SECRET_MIN_LENGTH}")
+                        f"use at least {SECRET_MIN_LENGTH}")
     if url:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -47,9 +49,9 @@ def check_settings(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     token = config["STATUS_ADMIN_TOKEN"]
     if not token:
         notes.append("STATUS_ADMIN_TOKEN is not set: admin look-ups are off")
-    elif len(token) < ADMIN_TOKEN_MIN_LENGTH:
+    elif len(token) < SECRET_MIN_LENGTH:
         problems.append(f"STATUS_ADMIN_TOKEN is {len(token)} characters; "
-                        f"use at least {ADMIN_TOKEN_MIN_LENGTH}")
+                        f"use at least {SECRET_MIN_LENGTH}")
     key = config["STRIPE_SECRET_KEY"]
     if key and not key.startswith(STRIPE_KEY_PREFIXES):
         problems.append("STRIPE_SECRET_KEY is not a secret key (sk_…) or restricted key (rk_…)")
