@@ -33,11 +33,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _opener() -> urllib.request.OpenerDirector:
-    """http(s) only, no proxies, no redirects (build_opener would add file:, ftp:, data:)."""
+    """http(s) only, no proxies, no redirects (build_opener would add file:, ftp:, data:).
+
+    UnknownHandler makes any other scheme an URLError (answered 503) instead of None.
+    """
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler({}), urllib.request.HTTPHandler(),
-                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
-                    _NoRedirect(), urllib.request.HTTPErrorProcessor()):
+    for handler in (urllib.request.ProxyHandler({}), urllib.request.UnknownHandler(),
+                    urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), _NoRedirect(),
+                    urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
 
