@@ -1,4 +1,4 @@
-"""The run-time rule for secrets and tokens: unset or shorter than 32 characters is "not configured".
+"""The run-time rule for secrets and tokens: unset or under 32 characters is "not configured".
 
 Every endpoint that checks a secret takes it from here (the webhook endpoints, the
 edge's forwarding, the admin look-ups), so one weak value can never open one of them

@@ -1,4 +1,4 @@
-"""STRIPE_LIVEMODE: events of the other mode are stored, answered `ignored`, logged, and touch no user."""
+"""STRIPE_LIVEMODE: events of the other mode are stored, answered `ignored`, logged, not applied."""
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,4 @@
-"""A whole customer lifecycle against gunicorn with every logger at DEBUG: no secret in any log line.
+"""A whole customer lifecycle on gunicorn with every logger at DEBUG: no secret in any log line.
 
 The log is the server's real stdout and stderr (tests/server.py), in both LOG_FORMATs,
 with LOG_LEVEL=DEBUG (root, SQLAlchemy and subsvc's loggers) and gunicorn at
