@@ -88,6 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
 # Every secret and token (each STRIPE_WEBHOOK_SECRET entry, INTERNAL_WEBHOOK_SECRET,
 # STATUS_ADMIN_TOKEN) is refused at run time below this length (subsvc/credentials.py).
 SECRET_MIN_LENGTH = 32
+# Settings whose values never reach a log line (subsvc/logconfig.py redacts them).
 SECRET_SETTINGS = ("STRIPE_WEBHOOK_SECRET", "INTERNAL_WEBHOOK_SECRET", "STATUS_ADMIN_TOKEN",
                    "STRIPE_SECRET_KEY")
 
