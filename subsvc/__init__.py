@@ -9,7 +9,7 @@ from flask import Flask
 from subsvc.config import ConfigError, environ_settings, load_settings
 from subsvc.errors import register_error_handlers
 from subsvc.extensions import db, engine_options, migrate
-from subsvc.logconfig import configure_logging
+from subsvc.logconfig import configure_logging, secret_values
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -23,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Fail fast with one line (gunicorn, flask CLI), not a traceback.
         raise SystemExit(f"subsvc: invalid setting {exc}") from None
     configure(app, settings, test_config or {})
-    configure_logging(app.config["LOG_FORMAT"])
+    configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"], secret_values(app.config))
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)

@@ -6,6 +6,7 @@ string counts as unset, and a malformed value fails fast naming the variable.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,22 @@ def parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def parse_http_url(raw: str) -> str:
+    # Only http(s): urllib would also open file:, ftp: and data: URLs, and the edge sends
+    # the internal secret to whatever this names.
+    parts = urllib.parse.urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return raw.strip()
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -69,15 +86,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STRIPE_WEBHOOK_SECRET", parse_list, []),
     Setting("STRIPE_WEBHOOK_TOLERANCE", parse_seconds, 300),
     Setting("INTERNAL_WEBHOOK_SECRET", parse_str, None),
-    Setting("INTERNAL_WEBHOOK_URL", parse_str, None),
+    Setting("INTERNAL_WEBHOOK_URL", parse_http_url, None),
     Setting("STRIPE_SECRET_KEY", parse_str, None),
     Setting("STATUS_ADMIN_TOKEN", parse_str, None),
     Setting("PAST_DUE_KEEPS_TIER", parse_bool, True),
     Setting("LOG_FORMAT", parse_log_format, "text"),
     Setting("WELCOME_REVEAL_HOURS", parse_hours, 24),
+    Setting("LOG_LEVEL", parse_log_level, "INFO"),
+    Setting("STRIPE_LIVEMODE", parse_bool, None),  # None: accept live and test events
 )
 
-INTERNAL_SECRET_MIN_LENGTH = 32
+# Every secret and token (each STRIPE_WEBHOOK_SECRET entry, INTERNAL_WEBHOOK_SECRET,
+# STATUS_ADMIN_TOKEN) is refused at run time below this length (subsvc/credentials.py).
+SECRET_MIN_LENGTH = 32
+# Settings whose values never reach a log line (subsvc/logconfig.py redacts them).
+SECRET_SETTINGS = ("STRIPE_WEBHOOK_SECRET", "INTERNAL_WEBHOOK_SECRET", "STATUS_ADMIN_TOKEN",
+                   "STRIPE_SECRET_KEY")
 
 
 def load_settings(environ: Mapping[str, str]) -> dict[str, Any]:

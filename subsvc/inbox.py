@@ -45,7 +45,7 @@ def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outc
     With `replay`, an event already processed is applied again.
     """
     started = time.perf_counter()
-    handler = handler_for(event)
+    handler = handler_for(event) if _mode_accepted(event, policy) else None
     outcome = Outcome.PROCESSED if handler else Outcome.IGNORED
     for attempt in (1, 2):
         try:
@@ -68,6 +68,25 @@ def log_fields(event: StripeEvent, outcome: str, started: float, error: str | No
     """The structured fields of an event's log line (JSON logs carry them as fields)."""
     return {"event_id": event.id, "type": event.type, "outcome": str(outcome),
             "duration_ms": round((time.perf_counter() - started) * 1000, 3), "error": error}
+
+
+def _mode_accepted(event: StripeEvent, policy: Policy) -> bool:
+    """STRIPE_LIVEMODE: an event of the other mode is stored and ignored, never applied.
+
+    Test-mode customers and subscriptions are not the live ones (a test checkout must not
+    upgrade a live user who shares its email), so a service pinned to one mode keeps the
+    other out of its state; the inbox row still records the delivery.
+    """
+    if policy.accepts_mode(event.livemode):
+        return True
+    log.warning("Event %s (%s) is a %s-mode event; this service takes only %s-mode events "
+                "(STRIPE_LIVEMODE): ignoring it", event.id, event.type,
+                _mode(event.livemode), _mode(bool(policy.livemode)))
+    return False
+
+
+def _mode(livemode: bool) -> str:
+    return "live" if livemode else "test"
 
 
 def _apply(event: StripeEvent, handler: Handler | None, policy: Policy, status: InboxStatus, *,

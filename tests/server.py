@@ -205,8 +205,12 @@ class Server(Client):
 
 
 @contextmanager
-def gunicorn(database_url: str, workdir: Path, *, workers: int = 4) -> Iterator[Server]:
-    """Migrate and seed `database_url`, then serve it with gunicorn until the block ends."""
+def gunicorn(database_url: str, workdir: Path, *, workers: int = 4,
+             env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Migrate and seed `database_url`, then serve it with gunicorn until the block ends.
+
+    `env` adds to (or overrides) the server's environment, e.g. LOG_FORMAT or LOG_LEVEL.
+    """
     prepare_database(database_url, workdir)
     port = free_port()
     log_path = workdir / f"gunicorn-{port}.log"
@@ -214,8 +218,9 @@ def gunicorn(database_url: str, workdir: Path, *, workers: int = 4) -> Iterator[
                f"127.0.0.1:{port}", "--graceful-timeout", "5", "--access-logfile", "-",
                # gunicorn 27 opens a control socket in $HOME by default; parallel test servers would share it.
                "--no-control-socket", "wsgi:app"]
+    proc_env = {**server_env(database_url), **(env or {})}
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=server_env(database_url),
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=proc_env,
                                 stdout=log_file, stderr=subprocess.STDOUT)
     server = Server(proc, port, log_path, database_url)
     try:

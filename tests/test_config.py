@@ -22,6 +22,7 @@ def test_defaults_when_nothing_is_set() -> None:
         "INTERNAL_WEBHOOK_SECRET": None, "INTERNAL_WEBHOOK_URL": None, "STRIPE_SECRET_KEY": None,
         "STATUS_ADMIN_TOKEN": None, "PAST_DUE_KEEPS_TIER": True, "LOG_FORMAT": "text",
         "WELCOME_REVEAL_HOURS": 24,
+        "LOG_LEVEL": "INFO", "STRIPE_LIVEMODE": None,
     }
 
 
@@ -34,13 +35,19 @@ def test_defaults_when_nothing_is_set() -> None:
     ("WELCOME_REVEAL_HOURS", " 1 ", 1),
     ("WELCOME_REVEAL_HOURS", "168", 168),
     ("DATABASE_URL", "postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("STRIPE_LIVEMODE", "true", True),
+    ("STRIPE_LIVEMODE", " False ", False),
+    ("LOG_LEVEL", "debug", "DEBUG"),
+    ("INTERNAL_WEBHOOK_URL", " https://core:8443/x ", "https://core:8443/x"),
+    ("INTERNAL_WEBHOOK_URL", "http://127.0.0.1:8000/x", "http://127.0.0.1:8000/x"),
 ])
 def test_values_are_parsed(name: str, raw: str, parsed: object) -> None:
     assert load_settings({name: raw})[name] == parsed
 
 
 @pytest.mark.parametrize("name", ["STRIPE_WEBHOOK_SECRET", "INTERNAL_WEBHOOK_SECRET",
-                                  "STATUS_ADMIN_TOKEN", "PAST_DUE_KEEPS_TIER", "LOG_FORMAT"])
+                                  "STATUS_ADMIN_TOKEN", "PAST_DUE_KEEPS_TIER", "LOG_FORMAT",
+                                  "STRIPE_LIVEMODE", "LOG_LEVEL", "INTERNAL_WEBHOOK_URL"])
 def test_an_empty_string_counts_as_unset(name: str) -> None:
     assert load_settings({name: "  "})[name] == load_settings({})[name]
 
@@ -51,6 +58,10 @@ def test_an_empty_string_counts_as_unset(name: str) -> None:
     ("PAST_DUE_KEEPS_TIER", "maybe"), ("LOG_FORMAT", "xml"),
     ("WELCOME_REVEAL_HOURS", "0"), ("WELCOME_REVEAL_HOURS", "1.5"), ("WELCOME_REVEAL_HOURS", "-1"),
     ("WELCOME_REVEAL_HOURS", "day"), ("WELCOME_REVEAL_HOURS", "\u00b2"),
+    ("STRIPE_LIVEMODE", "live"), ("LOG_LEVEL", "loud"),
+    ("INTERNAL_WEBHOOK_URL", "file:///etc/passwd"), ("INTERNAL_WEBHOOK_URL", "ftp://core/x"),
+    ("INTERNAL_WEBHOOK_URL", "core:8000/subscriptions/internal/stripe-webhook"),
+    ("INTERNAL_WEBHOOK_URL", "http:///no-host"),
 ])
 def test_a_malformed_value_fails_naming_the_variable_not_the_value(name: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=name) as info:
@@ -94,4 +105,19 @@ def test_a_malformed_setting_stops_the_cli_with_one_line(tmp_path: Path) -> None
 
     assert result.returncode != 0
     assert "subsvc: invalid setting PAST_DUE_KEEPS_TIER: expected true or false" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://core.internal/x"])
+def test_a_non_http_forwarding_url_stops_start_up(tmp_path: Path, url: str) -> None:
+    # The edge would send the internal secret there, and urllib opens file: and ftp: too.
+    env = {**os.environ, "INTERNAL_WEBHOOK_URL": url, "FLASK_APP": "subsvc",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = subprocess.run([sys.executable, "-m", "flask", "doctor"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert ("subsvc: invalid setting INTERNAL_WEBHOOK_URL: expected an http:// or https:// URL"
+            in result.stderr)
+    assert url not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr

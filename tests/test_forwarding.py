@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -13,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from subsvc import create_app
 from subsvc import simulate as sim
 from subsvc.extensions import db
+from subsvc.webhooks import forward as forward_module
 from tests.builders import UNMAPPED, checkout, deliver, inbox_row, snapshot, subscription_event
 from tests.conftest import INTERNAL_SECRET, base_config
 
@@ -121,3 +126,136 @@ def test_forwarding_without_a_shared_secret_is_not_configured(edge: Callable[...
     answer = deliver(client, checkout(sim.Customer.make("fwd5")))
 
     assert (answer.status_code, answer.get_json()) == (503, {"error": "not_configured"})
+
+
+# --- where the secret may go: no redirects, no proxies, http(s) only, bounded waits -------
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@pytest.fixture
+def listener() -> Iterator[Callable[..., tuple[str, list[Seen]]]]:
+    """Starts small HTTP servers: `start(status, headers, body)` -> (base URL, requests seen)."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(status: int = 200, headers: dict[str, str] | None = None,
+              body: bytes = b"{}") -> tuple[str, list[Seen]]:
+        seen: list[Seen] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                seen.append(Seen(self.command, self.path, dict(self.headers)))
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_CONNECT = answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_port}", seen
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirecting_core_is_a_502_and_the_secret_never_follows(
+        edge: Callable[..., Flask], app: Flask, listener: Callable[..., tuple[str, list[Seen]]],
+        caplog: pytest.LogCaptureFixture, code: int) -> None:
+    target, reached = listener(200, body=b'{"status": "processed"}')
+    core_url, asked = listener(code, {"Location": f"{target}/stolen"})
+    client = edge(f"{core_url}/subscriptions/internal/stripe-webhook").test_client()
+    event = checkout(sim.Customer.make(f"fwd-redirect-{code}"))
+    before = snapshot(app)
+
+    answer = deliver(client, event)
+
+    assert (answer.status_code, answer.get_json()) == (502, {"error": "processing_failed",
+                                                             "event_id": event["id"]})
+    assert [s.headers.get("X-Internal-Secret") for s in asked] == [INTERNAL_SECRET]
+    assert reached == []
+    assert snapshot(app) == before
+    assert f"Core answered {code} for event {event['id']}" in caplog.text
+    assert INTERNAL_SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("body", [b'{"status": "processed"}', b"<html>ok</html>", b""],
+                         ids=["no-event-id", "html", "empty"])
+def test_a_200_that_is_not_the_cores_answer_is_a_502(
+        edge: Callable[..., Flask], listener: Callable[..., tuple[str, list[Seen]]],
+        body: bytes) -> None:
+    url, _ = listener(200, body=body)
+    event = checkout(sim.Customer.make("fwd-not-core"))
+
+    answer = deliver(edge(f"{url}/x").test_client(), event)
+
+    assert (answer.status_code, answer.get_json()) == (502, {"error": "processing_failed",
+                                                             "event_id": event["id"]})
+
+
+def test_proxy_variables_are_ignored(core: tuple[Flask, str], edge: Callable[..., Flask],
+                                     listener: Callable[..., tuple[str, list[Seen]]],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, proxied = listener(200, body=b'{"status": "processed", "event_id": "evt_proxy"}')
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                 "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):  # else urllib may bypass the proxy for 127.0.0.1
+        monkeypatch.delenv(name, raising=False)
+    # urlopen caches its default opener (and the proxies it read) on first use: drop it, so
+    # code that used the default opener would read the variables set above.
+    monkeypatch.setattr(urllib.request, "_opener", None)
+    event = checkout(sim.Customer.make("fwd-proxy"))
+
+    answer = deliver(edge(core[1]).test_client(), event)
+
+    assert (answer.status_code, answer.get_json()) == (200, {"status": "processed",
+                                                             "event_id": event["id"]})
+    assert proxied == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1:9/x",
+                                 "data:application/json,{}"])
+def test_a_non_http_url_is_never_opened(edge: Callable[..., Flask], app: Flask, url: str) -> None:
+    # Settings refuse such a URL at start-up (test_config.py); test configs bypass that check.
+    event = checkout(sim.Customer.make("fwd-scheme"))
+    before = snapshot(app)
+
+    answer = deliver(edge(url).test_client(), event)
+
+    assert (answer.status_code, answer.get_json()) == (503, {"error": "processing_failed",
+                                                             "event_id": event["id"]})
+    assert snapshot(app) == before
+
+
+def test_a_silent_core_is_a_503_after_the_timeout(edge: Callable[..., Flask],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert forward_module.TIMEOUT_SECONDS < 30  # below gunicorn's worker timeout
+    monkeypatch.setattr(forward_module, "TIMEOUT_SECONDS", 1)
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        client = edge(f"http://127.0.0.1:{silent.getsockname()[1]}/x").test_client()
+        event = checkout(sim.Customer.make("fwd-silent"))
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            answer = pool.submit(deliver, client, event).result(timeout=10)
+
+    assert (answer.status_code, answer.get_json()) == (503, {"error": "processing_failed",
+                                                             "event_id": event["id"]})

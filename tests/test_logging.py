@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from flask import Flask
@@ -10,7 +11,7 @@ from subsvc import create_app
 from subsvc import simulate as sim
 from subsvc.extensions import db
 from tests.builders import checkout, deliver
-from tests.conftest import WEBHOOK_SECRET, base_config
+from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET, base_config
 
 
 def deliver_with_format(database_url: str, fmt: str) -> dict[str, object]:
@@ -69,3 +70,33 @@ def test_a_failed_event_logs_its_error_as_a_field(app: Flask, database_url: str,
     (failed,) = [line for line in lines if line["message"].startswith("Failed to process")]
     assert (failed["event_id"], failed["outcome"]) == (event["id"], "failed")
     assert "no-such-tier" in failed["error"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_the_handler_redacts_secrets_keys_sessions_and_signatures(
+        database_url: str, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    app = create_app({**base_config(database_url), "LOG_FORMAT": fmt})
+    key = "sk_subsvc_AbCdEf" + "x" * 37
+    signature = "t=1700000000,v1=" + "ab" * 32 + ",v0=" + "cd" * 32
+    log = logging.getLogger("subsvc.test")
+    try:
+        log.warning("secrets %s %s %s", WEBHOOK_SECRET, INTERNAL_SECRET, ADMIN_TOKEN)
+        log.warning("key %s session cs_test_a1B2c3D4e5 header %s auth Bearer %s", key, signature,
+                    key)
+        try:
+            raise ValueError(f"boom with {INTERNAL_SECRET}")
+        except ValueError:
+            log.exception("failed /status/welcome?session_id=anything_at_all&x=1")
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+    out = capsys.readouterr().out
+    for secret in (WEBHOOK_SECRET, INTERNAL_SECRET, ADMIN_TOKEN, key, "cs_test_a1B2c3D4e5",
+                   "ab" * 32, "cd" * 32, "anything_at_all"):
+        assert secret not in out
+    assert "sk_subsvc_AbCdEf[redacted]" in out  # the display prefix stays, for support
+    assert out.count("[redacted]") >= 9
+    if fmt == "json":
+        levels = [json.loads(line)["level"] for line in out.splitlines()]
+        assert levels == ["WARNING", "WARNING", "ERROR"]

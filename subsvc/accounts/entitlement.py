@@ -17,10 +17,16 @@ from subsvc.models import SubscriptionStatus as S
 @dataclass(frozen=True)
 class Policy:
     past_due_keeps_tier: bool = True
+    livemode: bool | None = None  # STRIPE_LIVEMODE; None accepts live and test events
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policy:
-        return cls(past_due_keeps_tier=config["PAST_DUE_KEEPS_TIER"])
+        return cls(past_due_keeps_tier=config["PAST_DUE_KEEPS_TIER"],
+                   livemode=config.get("STRIPE_LIVEMODE"))
+
+    def accepts_mode(self, livemode: bool) -> bool:
+        """Whether an event of this mode may touch users and subscriptions at all."""
+        return self.livemode is None or livemode == self.livemode
 
 
 def is_entitled(status: str | None, policy: Policy) -> bool:

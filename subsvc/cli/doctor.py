@@ -14,12 +14,12 @@ from flask.cli import with_appcontext
 from sqlalchemy import text
 
 from subsvc.accounts.tiers import all_tiers, tier_set_problems
-from subsvc.config import INTERNAL_SECRET_MIN_LENGTH
+from subsvc.config import SECRET_MIN_LENGTH
 from subsvc.extensions import db
 from subsvc.health import database_revisions, head_revisions, migrations_dir
 from subsvc.inbox import describe
 
-MIN_SECRET_LENGTH = INTERNAL_SECRET_MIN_LENGTH  # every secret and token (CONTRACT section 3)
+MIN_SECRET_LENGTH = SECRET_MIN_LENGTH  # every secret and token (CONTRACT section 3)
 STRIPE_KEY_PREFIXES = ("sk_", "rk_")  # secret and restricted keys
 QUOTES = "'\"`"
 

@@ -1,16 +1,28 @@
 """Credential checks for the status blueprint: bearer API key, bearer or Basic admin token,
-and the same-origin check of the welcome page's reveal."""
+and the same-origin check of the welcome page's reveal.
+
+A wrong admin token is logged as one WARNING line per attempt with a fixed message
+("Admin token rejected on <path> from <address>"), never the token given: a line per
+failure is what log-based alerting counts (a rate over a window) without any state in
+the service, and a guesser cannot outrun it since each guess costs a request that the
+access log records anyway. A request with no admin credentials at all (a browser's first
+visit to the operator page, before its sign-in prompt) is not a guess: INFO.
+"""
 from __future__ import annotations
 
 import hmac
+import logging
 from urllib.parse import urlsplit
 
 from flask import Request
 
 from subsvc.accounts.api_keys import user_for_key
-from subsvc.errors import NotConfigured, Unauthorized
+from subsvc.credentials import require_secret
+from subsvc.errors import Unauthorized
 from subsvc.extensions import db
 from subsvc.models import User
+
+log = logging.getLogger(__name__)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -26,21 +38,32 @@ def require_key_owner(request: Request) -> User:
     return user
 
 
-def is_admin_token(given: str | None, expected: str | None) -> bool:
-    if not expected:
-        raise NotConfigured()
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+def admin_token() -> str:
+    """STATUS_ADMIN_TOKEN; raises NotConfigured when unset or shorter than 32 characters."""
+    return require_secret("STATUS_ADMIN_TOKEN")
 
 
-def require_admin_bearer(request: Request, expected: str | None) -> None:
-    if not is_admin_token(bearer_token(request), expected):
+def is_admin_token(request: Request, given: str | None) -> bool:
+    expected = admin_token()
+    if given is None:
+        log.info("Admin look-up without credentials on %s from %s", request.path,
+                 request.remote_addr)
+        return False
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        return True
+    log.warning("Admin token rejected on %s from %s", request.path, request.remote_addr)
+    return False
+
+
+def require_admin_bearer(request: Request) -> None:
+    if not is_admin_token(request, bearer_token(request)):
         raise Unauthorized()
 
 
-def has_admin_basic(request: Request, expected: str | None) -> bool:
+def has_admin_basic(request: Request) -> bool:
     auth = request.authorization
     password = auth.password if auth is not None and auth.type == "basic" else None
-    return is_admin_token(password, expected)
+    return is_admin_token(request, password or None)
 
 
 # Sec-Fetch-Site values of a request that no other site started: a form on our own page,

@@ -18,6 +18,7 @@ from subsvc.accounts.users import find_user_by_email
 from subsvc.accounts.welcome import (
     Welcome, checkout_subscription, reveal_for_checkout, welcome_state,
 )
+from subsvc.errors import NotConfigured
 from subsvc.extensions import db, reconnecting
 from subsvc.models import User
 from subsvc.status.access import has_admin_basic, is_cross_site
@@ -79,12 +80,13 @@ def lookup_result() -> Response:
 @bp.get("/users")
 @reconnecting
 def user_page() -> Response:
-    expected = current_app.config["STATUS_ADMIN_TOKEN"]
-    if not expected:
+    try:
+        signed_in = has_admin_basic(request)  # logs a wrong token (status/access.py)
+    except NotConfigured:
         return message(503, "Operator look-ups are off",
-                       "Set STATUS_ADMIN_TOKEN to enable look-ups by email.")
-    if not has_admin_basic(request, expected):
-        log.warning("Operator status page: missing or wrong credentials")
+                       "Set STATUS_ADMIN_TOKEN (at least 32 characters) to enable look-ups "
+                       "by email.")
+    if not signed_in:
         return message(401, "Sign-in required",
                        "Sign in with any user name and the admin token as password.", BASIC_CHALLENGE)
     email = request.args.get("email", "").strip()

@@ -1,7 +1,7 @@
 """JSON status API for product back ends and operators."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from subsvc.accounts.entitlement import Policy
@@ -11,6 +11,20 @@ from subsvc.extensions import db, reconnecting
 from subsvc.status.access import require_admin_bearer, require_key_owner
 from subsvc.status.blueprint import bp
 from subsvc.status.payloads import user_status
+
+API_PREFIX = "/status/api/"
+
+
+@bp.after_app_request
+def no_store(response: Response) -> Response:
+    """Every /status/api answer, errors too: they carry a user's data or say whose key works.
+
+    App-wide (not only this blueprint's routes), so a 404 or 405 under the prefix, which
+    matches no route of the blueprint, gets the header as well.
+    """
+    if request.path.startswith(API_PREFIX):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/api/me")
@@ -23,7 +37,7 @@ def me() -> ResponseReturnValue:
 @bp.get("/api/users")
 @reconnecting
 def user_by_email() -> ResponseReturnValue:
-    require_admin_bearer(request, current_app.config["STATUS_ADMIN_TOKEN"])
+    require_admin_bearer(request)
     email = request.args.get("email", "").strip()
     if not email:
         raise InvalidPayload(detail="email is required")

@@ -9,8 +9,8 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from subsvc.accounts.entitlement import Policy
-from subsvc.config import INTERNAL_SECRET_MIN_LENGTH
-from subsvc.errors import NotConfigured, Unauthorized
+from subsvc.credentials import require_secret, require_secrets
+from subsvc.errors import Unauthorized
 from subsvc.events import StripeEvent, parse_event
 from subsvc.inbox import receive
 from subsvc.webhooks.forward import forward
@@ -23,12 +23,10 @@ bp = Blueprint("webhooks", __name__)
 
 @bp.post("/api/webhooks/stripe")
 def stripe_webhook() -> ResponseReturnValue:
-    config = current_app.config
-    if not config["STRIPE_WEBHOOK_SECRET"]:
-        raise NotConfigured()
+    secrets = require_secrets("STRIPE_WEBHOOK_SECRET")
     raw = request.get_data(cache=False)
-    verify_signature(raw, request.headers.get("Stripe-Signature"),
-                     config["STRIPE_WEBHOOK_SECRET"], config["STRIPE_WEBHOOK_TOLERANCE"])
+    verify_signature(raw, request.headers.get("Stripe-Signature"), secrets,
+                     current_app.config["STRIPE_WEBHOOK_TOLERANCE"])
     event = parse_event(raw)
     log.info("Forwarding event %s (%s)", event.id, event.type)
     return deliver(event)
@@ -55,16 +53,8 @@ def deliver(event: StripeEvent) -> ResponseReturnValue:
 
 def internal_secret() -> str:
     """The edge/core shared secret; missing or shorter than 32 characters is "not configured"."""
-    secret = current_app.config["INTERNAL_WEBHOOK_SECRET"]
-    if not secret:
-        raise NotConfigured()
-    if len(secret) < INTERNAL_SECRET_MIN_LENGTH:
-        # A guessable secret would open the core to forged events: refuse it.
-        log.warning("INTERNAL_WEBHOOK_SECRET is shorter than %s characters; refusing to use it",
-                    INTERNAL_SECRET_MIN_LENGTH)
-        raise NotConfigured()
-    return str(secret)
-
+    # A guessable secret would open the core to forged events: refuse it.
+    return require_secret("INTERNAL_WEBHOOK_SECRET")
 
 
 def _answer(event: StripeEvent, outcome: Any) -> ResponseReturnValue:
