@@ -1,12 +1,16 @@
 """Unbound Flask extensions, bound in create_app, plus SQLite connection set-up."""
 from __future__ import annotations
 
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
 
+from subsvc.filemodes import create_private
 from subsvc.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
@@ -30,6 +34,32 @@ def engine_options(database_url: str) -> dict[str, Any]:
             "pool_size": 5, "max_overflow": 5, "pool_timeout": 10, "pool_recycle": 1800,
             "connect_args": {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30,
                              "keepalives_interval": 10, "keepalives_count": 3}}
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a file-backed SQLite URL; None for other databases and in-memory ones."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri"):  # "file:…?mode=memory" and friends: SQLite's own URI syntax
+        return None
+    return Path(url.database)
+
+
+def is_sqlite_file(database_url: str) -> bool:
+    return sqlite_file(database_url) is not None
+
+
+def create_sqlite_file(database_url: str) -> None:
+    """Create a file-backed SQLite database's file mode 0600 before SQLite does (umask mode).
+
+    It holds emails and key hashes. SQLite gives the -wal and -shm files beside it the same
+    mode. A file that exists keeps its mode; a missing directory is left for SQLite to report.
+    """
+    path = sqlite_file(database_url)
+    if path is not None:
+        with suppress(FileNotFoundError):
+            create_private(path)
 
 
 @event.listens_for(Engine, "connect")
