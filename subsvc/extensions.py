@@ -22,16 +22,22 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def engine_options(database_url: str) -> dict[str, Any]:
     # hide_parameters: bound values (emails, key hashes, event bodies) stay out
     # of exception messages and so out of logs and the inbox's error text.
+    # max_overflow -1: no cap of the pool's own. A connection is held only by a thread serving
+    # a request, so gunicorn's THREADS already bounds each worker's connections (WORKERS x
+    # THREADS in all), and no thread ever waits for a free one. pool_size is what stays open idle.
     if database_url.startswith("sqlite"):
-        return {"hide_parameters": True,
-                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        options: dict[str, Any] = {"hide_parameters": True,
+                                   "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        if is_sqlite_file(database_url):  # :memory: uses a one-connection-per-thread pool
+            options["max_overflow"] = -1
+        return options
     # No pool_pre_ping: it costs a round trip per request. SQLAlchemy drops the
     # whole pool on the first disconnect error, and inbox.receive retries once.
     # connect_timeout: a database host that accepts but never answers must give
     # a 503 in seconds, not hold the worker until gunicorn kills it.
     # Keepalives notice a peer that vanished under an open connection.
     return {"hide_parameters": True,
-            "pool_size": 5, "max_overflow": 5, "pool_timeout": 10, "pool_recycle": 1800,
+            "pool_size": 5, "max_overflow": -1, "pool_recycle": 1800,
             "connect_args": {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30,
                              "keepalives_interval": 10, "keepalives_count": 3}}
 
