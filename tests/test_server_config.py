@@ -7,13 +7,14 @@ the kernel spreads them over the workers, leave threads for real requests.
 from __future__ import annotations
 
 import base64
+import http.client
 import socket
 import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -124,11 +125,14 @@ def test_healthz_and_a_webhook_answer_while_4x_workers_slow_clients_trickle(serv
 
 def test_idle_connections_are_closed_by_the_server(sqlite_server: Server) -> None:
     server = sqlite_server
-    with socket.create_connection(("127.0.0.1", server.port)) as silent, \
-            socket.create_connection(("127.0.0.1", server.port)) as kept_alive:
-        kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: subsvc\r\n\r\n")
-        assert kept_alive.recv(65536).startswith(b"HTTP/1.1 200")
-        for sock in (silent, kept_alive):
+    kept = http.client.HTTPConnection("127.0.0.1", server.port, timeout=IDLE_CLOSED_WITHIN)
+    with socket.create_connection(("127.0.0.1", server.port)) as silent, closing(kept):
+        kept.request("GET", "/healthz")
+        reply = kept.getresponse()
+        assert (reply.status, reply.read(), reply.getheader("Connection")) == (
+            200, b'{"status":"ok"}\n', "keep-alive")  # answered in full, kept open
+        assert kept.sock is not None
+        for sock in (silent, kept.sock):
             sock.settimeout(IDLE_CLOSED_WITHIN)
             assert sock.recv(65536) == b""  # end of file: the server closed it
 
