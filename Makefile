@@ -2,8 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
-WORKERS ?= 2
 
 .PHONY: run test install install-test migrate serve clean bench
 
@@ -22,8 +20,9 @@ migrate: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed tiers
 
+# gunicorn.conf.py reads BIND (default 127.0.0.1:${PORT:-8000}), WORKERS and THREADS.
 serve:
-	$(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - --no-control-socket wsgi:app
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 run: migrate serve
 

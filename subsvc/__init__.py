@@ -8,7 +8,7 @@ from flask import Flask
 
 from subsvc.config import ConfigError, environ_settings, load_settings
 from subsvc.errors import register_error_handlers
-from subsvc.extensions import db, engine_options, migrate
+from subsvc.extensions import create_sqlite_file, db, engine_options, migrate
 from subsvc.logconfig import configure_logging, secret_values
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -38,8 +38,9 @@ def configure(app: Flask, settings: dict[str, Any], overrides: dict[str, Any]) -
     app.config.update(settings)
     app.config.update(overrides)
     if not app.config.get("DATABASE_URL"):
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'subsvc.db'}"
+    create_sqlite_file(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
     # Flask's own default is None (no limit), so setdefault would not do.

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from subsvc.filemodes import open_private
+
 GENERATED = {
     "STRIPE_WEBHOOK_SECRET": lambda: "whsec_dev_" + secrets.token_hex(24),
     "INTERNAL_WEBHOOK_SECRET": lambda: secrets.token_urlsafe(32),
@@ -23,7 +25,8 @@ def ensure_dev_secrets(path: Path) -> dict[str, str]:
     missing = {name: make() for name, make in GENERATED.items()
                if not (os.environ.get(name, "").strip() or (existing.get(name) or "").strip())}
     if missing:
-        with path.open("a") as env_file:
+        # 0600 also when the file existed: it is about to hold secrets.
+        with os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "a") as env_file:
             env_file.write("\n# Development secrets written by `make run`\n")
             env_file.writelines(f"{name}={value}\n" for name, value in missing.items())
     return missing

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from subsvc.filemodes import create_private
 from subsvc.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
@@ -46,18 +50,50 @@ def reconnecting(view: Callable[P, R]) -> Callable[P, R]:
 def engine_options(database_url: str) -> dict[str, Any]:
     # hide_parameters: bound values (emails, key hashes, event bodies) stay out
     # of exception messages and so out of logs and the inbox's error text.
+    # max_overflow -1: no cap of the pool's own. A connection is held only by a thread serving
+    # a request, so gunicorn's THREADS already bounds each worker's connections (WORKERS x
+    # THREADS in all), and no thread ever waits for a free one. pool_size is what stays open idle.
     if database_url.startswith("sqlite"):
-        return {"hide_parameters": True,
-                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        options: dict[str, Any] = {"hide_parameters": True,
+                                   "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        if is_sqlite_file(database_url):  # :memory: uses a one-connection-per-thread pool
+            options["max_overflow"] = -1
+        return options
     # No pool_pre_ping: it costs a round trip per request. SQLAlchemy drops the
     # whole pool on the first disconnect error, and inbox.receive retries once.
     # connect_timeout: a database host that accepts but never answers must give
     # a 503 in seconds, not hold the worker until gunicorn kills it.
     # Keepalives notice a peer that vanished under an open connection.
     return {"hide_parameters": True,
-            "pool_size": 5, "max_overflow": 5, "pool_timeout": 10, "pool_recycle": 1800,
+            "pool_size": 5, "max_overflow": -1, "pool_recycle": 1800,
             "connect_args": {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30,
                              "keepalives_interval": 10, "keepalives_count": 3}}
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a file-backed SQLite URL; None for other databases and in-memory ones."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri"):  # "file:…?mode=memory" and friends: SQLite's own URI syntax
+        return None
+    return Path(url.database)
+
+
+def is_sqlite_file(database_url: str) -> bool:
+    return sqlite_file(database_url) is not None
+
+
+def create_sqlite_file(database_url: str) -> None:
+    """Create a file-backed SQLite database's file mode 0600 before SQLite does (umask mode).
+
+    It holds emails and key hashes. SQLite gives the -wal and -shm files beside it the same
+    mode. A file that exists keeps its mode; a missing directory is left for SQLite to report.
+    """
+    path = sqlite_file(database_url)
+    if path is not None:
+        with suppress(FileNotFoundError):
+            create_private(path)
 
 
 @event.listens_for(Engine, "connect")

@@ -4,14 +4,16 @@ Not a test (pytest does not collect it). Run: `make bench` or
 `python tests/bench_hot_path.py [--customers N] [--postgres URL] [--http]`.
 Both receivers get the same signed bodies, one request at a time, on a fresh
 database each: in-process through the WSGI stack (the work alone), or with
---http over real HTTP to gunicorn (1 sync worker, subsvc logging as in
-production). The figures are events/second and latency percentiles.
+--http over real HTTP to gunicorn (gunicorn.conf.py with 1 worker, its access
+log and subsvc logging as in production). The figures are events/second and
+latency percentiles.
 """
 from __future__ import annotations
 
 import argparse
 import http.client
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -35,6 +37,7 @@ from subsvc import create_app, simulate as sim  # noqa: E402
 from subsvc.accounts.tiers import seed_tiers  # noqa: E402
 from subsvc.extensions import db  # noqa: E402
 from tests.conftest import TEST_TIERS, WEBHOOK_SECRET, base_config, with_search_path  # noqa: E402
+from tests.server import gunicorn_env  # noqa: E402
 
 PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"
 
@@ -134,9 +137,10 @@ def over_http(name: str, database_url: str, workdir: Path) -> Iterator[Post]:
         port = sock.getsockname()[1]
     log = (workdir / f"{name}.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}",
-         "--no-control-socket", f"tests.bench_hot_path:serve({name!r}, {database_url!r})"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+         f"tests.bench_hot_path:serve({name!r}, {database_url!r})"],
+        cwd=ROOT, env={**os.environ, **gunicorn_env(port, workers=1)}, stdout=log,
+        stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

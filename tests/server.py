@@ -96,6 +96,11 @@ def server_env(database_url: str) -> dict[str, str]:
     return env
 
 
+def gunicorn_env(port: int, workers: int) -> dict[str, str]:
+    """gunicorn.conf.py's variables: this port and worker count, the default thread count."""
+    return {"BIND": f"127.0.0.1:{port}", "WORKERS": str(workers), "THREADS": "", "PORT": ""}
+
+
 def run_flask(args: list[str], env: dict[str, str]) -> str:
     done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
@@ -214,14 +219,12 @@ def gunicorn(database_url: str, workdir: Path, *, workers: int = 4,
     prepare_database(database_url, workdir)
     port = free_port()
     log_path = workdir / f"gunicorn-{port}.log"
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-               f"127.0.0.1:{port}", "--graceful-timeout", "5", "--access-logfile", "-",
-               # gunicorn 27 opens a control socket in $HOME by default; parallel test servers would share it.
-               "--no-control-socket", "wsgi:app"]
-    proc_env = {**server_env(database_url), **(env or {})}
+    # The production configuration (gunicorn.conf.py), through its own environment interface.
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    proc_env = {**server_env(database_url), **gunicorn_env(port, workers), **(env or {})}
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=proc_env,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=proc_env, stdout=log_file,
+                                stderr=subprocess.STDOUT)
     server = Server(proc, port, log_path, database_url)
     try:
         server.wait_until_healthy()
