@@ -22,6 +22,9 @@ buffering proxy in front (README, "Serving").
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -100,3 +103,31 @@ control_socket_disable = True
 # the arbiter think a healthy worker hung.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
+
+# Metrics summed across workers (subsvc/metrics.py): prometheus-client's multiprocess mode
+# keeps each worker's counters in a file of this directory, which every scrape adds up. A
+# fresh directory per server start (tmpfs where there is one), emptied of a previous run's
+# files if an operator names one; a worker that exits is marked dead, so its counts stay in
+# the sums while its live gauges go.
+_own_metrics_dir = not _env("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="subsvc-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+
+
+def on_starting(server: object) -> None:
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
