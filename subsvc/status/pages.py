@@ -14,6 +14,7 @@ from sqlalchemy import select
 from subsvc.accounts.api_keys import reveal_key_once, user_for_key
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
+from subsvc.events import is_storable_email
 from subsvc.extensions import db
 from subsvc.models import Subscription, User
 from subsvc.status.access import has_admin_basic
@@ -82,7 +83,8 @@ def user_page() -> Response:
     email = request.args.get("email", "").strip()
     if not email:
         return page("operator_lookup.html")
-    user = find_user_by_email(db.session, email)
+    # An email no user can have (NUL, over 320 characters) is not even looked up.
+    user = find_user_by_email(db.session, email) if is_storable_email(email) else None
     if user is None:
         return page("operator_lookup.html", 404, email=email, error="No user has that email.")
     return status_page(user, operator=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from subsvc.accounts.entitlement import Policy
 from subsvc.config import INTERNAL_SECRET_MIN_LENGTH
@@ -26,7 +27,7 @@ def stripe_webhook() -> ResponseReturnValue:
     config = current_app.config
     if not config["STRIPE_WEBHOOK_SECRET"]:
         raise NotConfigured()
-    raw = request.get_data(cache=False)
+    raw = read_body()
     verify_signature(raw, request.headers.get("Stripe-Signature"),
                      config["STRIPE_WEBHOOK_SECRET"], config["STRIPE_WEBHOOK_TOLERANCE"])
     event = parse_event(raw)
@@ -40,8 +41,23 @@ def internal_stripe_webhook() -> ResponseReturnValue:
     given = request.headers.get("X-Internal-Secret", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized()
-    event = parse_event(request.get_data(cache=False))
+    event = parse_event(read_body())
     return _answer(event, receive(event, Policy.from_config(current_app.config)))
+
+
+def read_body() -> bytes:
+    """The raw body; 413 over MAX_CONTENT_LENGTH, with or without a Content-Length.
+
+    Werkzeug refuses a declared length over the limit, but a chunked body (no
+    Content-Length) is only read up to the limit and silently cut there: one byte
+    more from the server's own stream tells a body of exactly the limit from a longer one.
+    """
+    raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return raw
 
 
 def deliver(event: StripeEvent) -> ResponseReturnValue:
