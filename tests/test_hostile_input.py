@@ -8,7 +8,6 @@ NUL characters. A verified event whose *data* is unusable is a recorded failure
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,17 +19,14 @@ from werkzeug.test import TestResponse
 
 from subsvc import simulate as sim
 from tests.builders import (
-    INTERNAL_URL, PUBLIC_URL, answer, checkout, inbox, inbox_row, snapshot, subscription_event,
-    users,
+    INTERNAL_URL, LEAKS, PUBLIC_URL, answer, checkout, deep_json, inbox, inbox_row, snapshot,
+    subscription_event, users,
 )
 from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
 
 Json = dict[str, Any]
 Post = Callable[[FlaskClient, bytes], TestResponse]
 MIB = 1024 * 1024
-# Words that would betray SQL or a stack trace in an answer body.
-LEAKS = re.compile(r"traceback|select |insert |update |psycopg|sqlalchemy|sqlite|"
-                   r"operationalerror|file \"|line \d", re.IGNORECASE)
 
 
 def post_public(client: FlaskClient, body: bytes, timestamp: int | None = None) -> TestResponse:
@@ -56,13 +52,6 @@ def sub_event(n: int = 1, **envelope: Any) -> Json:
     return subscription_event("customer.subscription.created", sim.Customer.make(n)) | envelope
 
 
-def deep_json(levels: int) -> bytes:
-    """A real event whose metadata holds `levels` nested arrays (text, not recursion)."""
-    event = sub_event()
-    event["data"]["object"]["metadata"] = {"deep": "@"}
-    return sim.dumps(event).replace(b'"@"', b"[" * levels + b"1" + b"]" * levels)
-
-
 def refused(response: TestResponse, status: int, code: str) -> None:
     assert (response.status_code, response.get_json()) == (status, {"error": code})
     assert not LEAKS.search(response.get_data(as_text=True))
@@ -70,12 +59,11 @@ def refused(response: TestResponse, status: int, code: str) -> None:
 
 # --- deep nesting ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("levels", [1_000, 100_000])
-def test_deeply_nested_json_is_invalid_payload(app: Flask, client: FlaskClient, post: Post,
-                                               levels: int) -> None:
+def test_deeply_nested_json_is_invalid_payload(app: Flask, client: FlaskClient, post: Post) -> None:
     before = snapshot(app)
 
-    refused(post(client, deep_json(levels)), 400, "invalid_payload")
+    for levels in (1_000, 100_000):
+        refused(post(client, deep_json(levels)), 400, "invalid_payload")
 
     assert snapshot(app) == before
 
@@ -91,15 +79,14 @@ def test_nesting_the_parser_allows_is_processed(app: Flask, client: FlaskClient)
 
 # --- signature timestamps and headers ----------------------------------------------------
 
-@pytest.mark.parametrize("ahead", [330, 3 * 86_400])
-def test_signature_dated_beyond_the_tolerance_ahead_is_invalid(
-        app: Flask, client: FlaskClient, ahead: int) -> None:
+def test_signature_dated_beyond_the_tolerance_ahead_is_invalid(app: Flask, client: FlaskClient) -> None:
     before = snapshot(app)
     body = sim.dumps(sub_event())
 
-    refused(post_public(client, body, int(time.time()) + ahead), 400, "invalid_signature")
-    refused(post_public(client, deep_json(1_000), int(time.time()) + ahead), 400,
-            "invalid_signature")
+    for ahead in (330, 3 * 86_400):  # the tolerance is 300 s
+        refused(post_public(client, body, int(time.time()) + ahead), 400, "invalid_signature")
+        refused(post_public(client, deep_json(1_000), int(time.time()) + ahead), 400,
+                "invalid_signature")
 
     assert snapshot(app) == before
 
@@ -112,20 +99,22 @@ def test_signature_dated_slightly_ahead_is_accepted(client: FlaskClient) -> None
     assert (response.status_code, response.get_json()) == (200, answer(event))
 
 
-@pytest.mark.parametrize("header", [
-    "t=1700000000,v1=\u00e9\u00e9", "t=\u0661\u0662\u0663,v1=abc", "\u2603", "t=1,v1=\udcff",
-], ids=["latin-1", "arabic-digits", "snowman", "surrogate"])
+NON_ASCII_HEADERS = ["t=1700000000,v1=\u00e9\u00e9", "t=\u0661\u0662\u0663,v1=abc", "\u2603",
+                     "t=1,v1=\udcff"]  # latin-1, Arabic digits (int() takes them), snowman, surrogate
+
+
 def test_non_ascii_signature_header_is_invalid_signature(
-        app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture, header: str) -> None:
+        app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     before = snapshot(app)
     body = sim.dumps(sub_event())
     valid = sim.sign(body, WEBHOOK_SECRET)
 
-    for value in (header, f"{valid},v1={header}", f"{header},{valid}"):
-        response = client.post(PUBLIC_URL, data=body, headers={
-            "Content-Type": "application/json", "Stripe-Signature": value})
-        refused(response, 400, "invalid_signature")
+    for header in NON_ASCII_HEADERS:
+        for value in (header, f"{valid},v1={header}", f"{header},{valid}"):
+            response = client.post(PUBLIC_URL, data=body, headers={
+                "Content-Type": "application/json", "Stripe-Signature": value})
+            refused(response, 400, "invalid_signature")
 
     assert snapshot(app) == before
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
@@ -164,13 +153,13 @@ ENVELOPES: dict[str, Json] = {
 }
 
 
-@pytest.mark.parametrize("case", ENVELOPES)
 def test_envelope_that_cannot_be_stored_is_invalid_payload(
-        app: Flask, client: FlaskClient, post: Post, case: str) -> None:
+        app: Flask, client: FlaskClient, post: Post) -> None:
     before = snapshot(app)
-
-    refused(post(client, sim.dumps(sub_event(**ENVELOPES[case]))), 400, "invalid_payload")
-
+    for case, envelope in ENVELOPES.items():
+        response = post(client, sim.dumps(sub_event(**envelope)))
+        assert response.status_code == 400, case
+        refused(response, 400, "invalid_payload")
     assert snapshot(app) == before
 
 
@@ -196,18 +185,21 @@ def test_raw_nul_byte_is_invalid_payload(app: Flask, client: FlaskClient, post: 
 
 # --- data values: an unusable email is absent, an unusable id is a recorded failure ------
 
-@pytest.mark.parametrize("email", ["a" * 309 + "@example.com", f"ada{NUL}@example.com", 42],
-                         ids=["321-chars", "nul", "number"])
-def test_unusable_email_is_treated_as_absent(app: Flask, client: FlaskClient, post: Post,
-                                             email: Any) -> None:
-    c = sim.Customer.make(20)
-    event = checkout(c, email=email)
+UNUSABLE_EMAILS = ["a" * 309 + "@example.com", f"ada{NUL}@example.com", "ada\udcff@example.com",
+                   "ada\n@example.com", 42]
 
-    response = post(client, sim.dumps(event))
 
-    assert (response.status_code, response.get_json()) == (200, answer(event))
-    [user] = users(app)
-    assert (user.email, user.stripe_customer_id) == (None, c.customer)
+def test_unusable_email_is_treated_as_absent(app: Flask, client: FlaskClient, post: Post) -> None:
+    for n, email in enumerate(UNUSABLE_EMAILS):
+        c = sim.Customer.make(f"e{n}")
+        event = checkout(c, email=email)
+        event["data"]["object"]["customer_email"] = email
+
+        response = post(client, sim.dumps(event))
+
+        assert (response.status_code, response.get_json()) == (200, answer(event)), email
+        user = next(u for u in users(app) if u.stripe_customer_id == c.customer)
+        assert user.email is None
 
 
 def _long_customer(event: Json) -> None:
@@ -234,6 +226,12 @@ def _expanded_long_customer(event: Json) -> None:
     event["data"]["object"]["customer"] = {"id": "cus_" + "x" * 252, "object": "customer"}
 
 
+def _long_price(event: Json) -> None:
+    # Matched by its metadata, so its id would be stored (accounts/tiers.py).
+    event["data"]["object"]["items"]["data"][0]["price"].update(
+        id="price_" + "x" * 250, metadata={"tier": "pro"})
+
+
 UNUSABLE_DATA: dict[str, tuple[Callable[[Json], None], str]] = {
     "customer-256": (_long_customer, "data.object.customer"),
     "customer-nul": (_nul_customer, "data.object.customer"),
@@ -241,23 +239,34 @@ UNUSABLE_DATA: dict[str, tuple[Callable[[Json], None], str]] = {
     "subscription-id-256": (_long_subscription, "data.object.id"),
     "subscription-id-nul": (_nul_subscription, "data.object.id"),
     "status-33": (_long_status, "data.object.status"),
+    "price-id-256": (_long_price, "data.object.items.data[0].price.id"),
 }
 
 
-@pytest.mark.parametrize("case", UNUSABLE_DATA)
 def test_unusable_id_in_a_verified_event_is_a_recorded_failure(
-        app: Flask, client: FlaskClient, post: Post, case: str) -> None:
-    spoil, field = UNUSABLE_DATA[case]
-    event = sub_event(30)
-    spoil(event)
+        app: Flask, client: FlaskClient, post: Post) -> None:
+    for case, (spoil, field) in UNUSABLE_DATA.items():
+        event = sub_event(30)
+        spoil(event)
 
-    response = post(client, sim.dumps(event))
+        response = post(client, sim.dumps(event))
 
-    assert (response.status_code, response.get_json()) == (
-        500, {"error": "processing_failed", "event_id": event["id"]})
-    row = inbox_row(app, event["id"])
-    assert row.status == "failed" and field in (row.last_error or "")
-    assert not LEAKS.search(row.last_error or "")
+        assert (response.status_code, response.get_json()) == (
+            500, {"error": "processing_failed", "event_id": event["id"]}), case
+        row = inbox_row(app, event["id"])
+        assert row.status == "failed" and field in (row.last_error or ""), (case, row.last_error)
+        assert not LEAKS.search(row.last_error or "")
+    assert not any(snapshot(app, skip=("inbox_events", "tiers")).values())
+
+
+def test_unusable_client_reference_id_in_a_checkout_is_a_recorded_failure(
+        app: Flask, client: FlaskClient) -> None:
+    event = checkout(sim.Customer.make(31), client_reference_id="user_" + "x" * 251)
+
+    response = post_public(client, sim.dumps(event))
+
+    assert response.status_code == 500
+    assert "data.object.client_reference_id" in (inbox_row(app, event["id"]).last_error or "")
     assert not any(snapshot(app, skip=("inbox_events", "tiers")).values())
 
 
@@ -277,17 +286,13 @@ def test_unusable_id_in_an_ignored_event_is_stored_as_ignored(
 LOOKUP_EMAILS = {"nul": f"ada{NUL}@example.com", "321-chars": "a" * 309 + "@example.com"}
 
 
-@pytest.mark.parametrize("case", LOOKUP_EMAILS)
-def test_admin_lookup_of_an_impossible_email_is_4xx(client: FlaskClient, case: str) -> None:
-    email = LOOKUP_EMAILS[case]
+def test_admin_lookup_of_an_impossible_email_is_not_found(client: FlaskClient) -> None:
+    for email in LOOKUP_EMAILS.values():
+        api = client.get("/status/api/users", query_string={"email": email},
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        page = client.get("/status/users", query_string={"email": email},
+                          auth=("operator", ADMIN_TOKEN))
 
-    api = client.get("/status/api/users", query_string={"email": email},
-                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    page = client.get("/status/users", query_string={"email": email},
-                      auth=("operator", ADMIN_TOKEN))
-
-    assert api.status_code in (400, 404) and api.get_json()["error"] in (
-        "invalid_payload", "not_found")
-    assert not LEAKS.search(api.get_data(as_text=True))
-    assert page.status_code in (400, 404)
-    assert not LEAKS.search(page.get_data(as_text=True))
+        assert (api.status_code, api.get_json()) == (404, {"error": "not_found"})
+        assert page.status_code == 404
+        assert not LEAKS.search(page.get_data(as_text=True))

@@ -52,12 +52,27 @@ def read_body() -> bytes:
     Content-Length) is only read up to the limit and silently cut there: one byte
     more from the server's own stream tells a body of exactly the limit from a longer one.
     """
-    raw = request.get_data(cache=False)
     limit = request.max_content_length
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        _drain(min(limit or 0, request.content_length or 0))
+        raise
     if request.content_length is None and limit is not None and len(raw) >= limit:
         if request.environ["wsgi.input"].read(1):
+            _drain(limit)
             raise RequestEntityTooLarge()
     return raw
+
+
+def _drain(size: int) -> None:
+    """Read and drop up to `size` bytes more of a refused body.
+
+    A sender still sending a body somewhat over the limit then reads the 413 instead of a
+    reset connection (closing a socket with unread data resets it). Bounded: a far larger
+    body is cut off, and its sender sees the reset.
+    """
+    request.environ["wsgi.input"].read(size)
 
 
 def deliver(event: StripeEvent) -> ResponseReturnValue:
