@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Column
+from typing import Any, TypeGuard
 
 from subsvc.errors import InvalidPayload
 from subsvc.models import InboxEvent, Subscription, User
@@ -66,8 +64,8 @@ class StripeEvent:
 # test; a raw NUL is not valid JSON at all, so the stored text itself always fits TEXT.
 # All checks are a few dict look-ups: no second parse and no walk over the whole tree.
 
-def _width(column: Column[Any]) -> int:
-    return int(column.type.length)  # type: ignore[attr-defined]
+def _width(column: Any) -> int:
+    return int(column.type.length)
 
 
 # The ordering key (accounts/ordering.py) is 16 characters plus the event id in the
@@ -81,8 +79,9 @@ ID_WIDTH = _width(Subscription.__table__.c.stripe_customer_id)
 STATUS_WIDTH = _width(Subscription.__table__.c.status)
 EMAIL_WIDTH = _width(User.__table__.c.email)
 # data.object fields the handlers store or look up (a field may be an expanded object).
-IDENTIFIERS = (("id",), ("customer",), ("subscription",), ("client_reference_id",),
-               ("parent", "subscription_details", "subscription"))
+IDENTIFIERS = tuple((".".join(path), path) for path in (
+    ("id",), ("customer",), ("subscription",), ("client_reference_id",),
+    ("parent", "subscription_details", "subscription")))
 EMAILS = (("customer_email",), ("customer_details", "email"))
 
 
@@ -114,7 +113,7 @@ def _load(raw: bytes | str) -> tuple[str, Any]:
         raise InvalidPayload() from None
 
 
-def is_storable(value: Any, width: int) -> bool:
+def is_storable(value: Any, width: int) -> TypeGuard[str]:
     """A non-empty printable ASCII string of at most `width` characters."""
     return (isinstance(value, str) and 0 < len(value) <= width and value.isascii()
             and value.isprintable())
@@ -126,7 +125,7 @@ def is_storable_email(value: str) -> bool:
     return len(value) <= EMAIL_WIDTH and value.isprintable()
 
 
-def _is_created(created: Any) -> bool:
+def _is_created(created: Any) -> TypeGuard[int]:
     return (isinstance(created, int) and not isinstance(created, bool)
             and 0 <= created <= MAX_CREATED)
 
@@ -140,16 +139,25 @@ def _drop_unusable_emails(obj: JsonDict) -> None:
 
 
 def _unusable_data(obj: JsonDict) -> str | None:
-    fields = [(".".join(path), id_of(dig(obj, *path)), ID_WIDTH) for path in IDENTIFIERS]
-    fields.append(("status", obj.get("status"), STATUS_WIDTH))
+    for name, path in IDENTIFIERS:
+        if not _fits(id_of(dig(obj, *path)), ID_WIDTH):
+            return _unusable(name, id_of(dig(obj, *path)), ID_WIDTH)
+    if not _fits(obj.get("status"), STATUS_WIDTH):
+        return _unusable("status", obj["status"], STATUS_WIDTH)
     for n, item in enumerate(items_of(obj, "items")):
         for key in ("price", "plan"):
-            fields.append((f"items.data[{n}].{key}.id", id_of(item.get(key)), ID_WIDTH))
-    for name, value, width in fields:
-        if isinstance(value, str) and value and not is_storable(value, width):
-            return (f"data.object.{name} cannot be stored: {len(value)} characters (at most "
-                    f"{width}, printable ASCII)")
+            if not _fits(id_of(item.get(key)), ID_WIDTH):
+                return _unusable(f"items.data[{n}].{key}.id", id_of(item[key]), ID_WIDTH)
     return None
+
+
+def _fits(value: Any, width: int) -> bool:
+    return not isinstance(value, str) or not value or is_storable(value, width)
+
+
+def _unusable(name: str, value: Any, width: int) -> str:
+    return (f"data.object.{name} cannot be stored: {len(value)} characters "
+            f"(at most {width}, printable ASCII)")
 
 
 def id_of(value: Any) -> str | None:

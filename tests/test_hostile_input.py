@@ -79,7 +79,8 @@ def test_nesting_the_parser_allows_is_processed(app: Flask, client: FlaskClient)
 
 # --- signature timestamps and headers ----------------------------------------------------
 
-def test_signature_dated_beyond_the_tolerance_ahead_is_invalid(app: Flask, client: FlaskClient) -> None:
+def test_signature_dated_beyond_the_tolerance_ahead_is_invalid(app: Flask,
+                                                                client: FlaskClient) -> None:
     before = snapshot(app)
     body = sim.dumps(sub_event())
 
@@ -99,8 +100,9 @@ def test_signature_dated_slightly_ahead_is_accepted(client: FlaskClient) -> None
     assert (response.status_code, response.get_json()) == (200, answer(event))
 
 
+# Latin-1, Arabic digits (int() takes them), a snowman, a lone surrogate.
 NON_ASCII_HEADERS = ["t=1700000000,v1=\u00e9\u00e9", "t=\u0661\u0662\u0663,v1=abc", "\u2603",
-                     "t=1,v1=\udcff"]  # latin-1, Arabic digits (int() takes them), snowman, surrogate
+                     "t=1,v1=\udcff"]
 
 
 def test_non_ascii_signature_header_is_invalid_signature(
@@ -163,7 +165,8 @@ def test_envelope_that_cannot_be_stored_is_invalid_payload(
     assert snapshot(app) == before
 
 
-def test_longest_storable_envelope_is_processed(app: Flask, client: FlaskClient, post: Post) -> None:
+def test_longest_storable_envelope_is_processed(app: Flask, client: FlaskClient,
+                                                post: Post) -> None:
     event = sub_event(id="evt_" + "x" * 108, created=253_402_300_799,
                       api_version="2025-03-31." + "x" * 53)
 

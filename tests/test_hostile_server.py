@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from subsvc import simulate as sim
 from tests.builders import LEAKS, deep_json, subscription_event
 from tests.conftest import BACKENDS, INTERNAL_SECRET, WEBHOOK_SECRET
-from tests.server import CONNECTION_ERRORS, REQUEST_TIMEOUT, Reply, Server, fresh_database, gunicorn, new_customer
+from tests.server import (
+    CONNECTION_ERRORS, REQUEST_TIMEOUT, Reply, Server, fresh_database, gunicorn, new_customer,
+)
 
 pytestmark = pytest.mark.server
 
@@ -26,7 +28,8 @@ CHUNK = 64 * 1024
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("hostile")
     with fresh_database(request.param, workdir) as url, gunicorn(url, workdir, workers=2) as srv:
         yield srv
@@ -133,7 +136,8 @@ def test_non_ascii_signature_bytes_are_invalid_signature_without_a_traceback(
 
 
 @pytest.mark.parametrize("path", [PUBLIC, INTERNAL], ids=["public", "internal"])
-def test_deep_json_over_http_is_invalid_payload_without_a_traceback(server: Server, path: str) -> None:
+def test_deep_json_over_http_is_invalid_payload_without_a_traceback(server: Server,
+                                                                    path: str) -> None:
     body = deep_json(1_000)
     headers = signed(body) if path == PUBLIC else INTERNAL_HEADERS
 
