@@ -8,12 +8,18 @@ and nowhere else.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from subsvc.errors import InvalidPayload
+from subsvc.models import InboxEvent, Subscription, User
 
 JsonDict = dict[str, Any]
+
+
+class UnusableEvent(Exception):
+    """A verified event whose data the handlers cannot store; the inbox records it as failed."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class StripeEvent:
     livemode: bool
     object: JsonDict
     raw: str  # the JSON text as received, kept for the inbox
+    # Why the handlers cannot apply this event's data (None: they can). See _unusable_data.
+    unusable: str | None = None
 
     @property
     def customer_id(self) -> str | None:
@@ -35,37 +43,121 @@ class StripeEvent:
         """What this event's processing serialises on: its Stripe customer."""
         return self.customer_id or id_of(self.object) or self.id
 
+    def require_usable(self) -> None:
+        if self.unusable:
+            raise UnusableEvent(self.unusable)
+
+
+# --- parsing and validation ----------------------------------------------------------------
+#
+# CONTRACT section 4: what cannot be stored is the sender's fault, answered 400 and never
+# a 500. The envelope fills the inbox row, so an envelope that does not fit is refused.
+# The data is only judged when a handler applies it (an ignored event is stored whatever
+# its object holds), field by field:
+# - an email that cannot be stored (over 320 characters, NUL, control characters, lone
+#   surrogates) cannot be an email either: it is treated as absent, and the event applies;
+# - an identifier that cannot be stored or looked up (customer, subscription, session,
+#   client_reference_id, price ids, status) would leave us not knowing whose state the
+#   event changes: the event fails, recorded in the inbox with the field named, and is
+#   answered 500 so Stripe retries while the operator looks (`flask events list`).
+# Stripe's identifiers are printable ASCII, which rules out NUL and surrogates in one cheap
+# test; a raw NUL is not valid JSON at all, so the stored text itself always fits TEXT.
+# All checks are a few dict look-ups: no second parse and no walk over the whole tree.
+
+def _width(column: Any) -> int:
+    return int(column.type.length)
+
+
+# The ordering key (accounts/ordering.py) is 16 characters plus the event id in the
+# 128-character version columns, so an event id may be 112 long; Stripe's are 28.
+EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,108}")
+TYPE_WIDTH = _width(InboxEvent.__table__.c.type)
+API_VERSION_WIDTH = _width(InboxEvent.__table__.c.api_version)
+# 9999-12-31T23:59:59Z: fits a BigInteger, a datetime and the ordering key's 12 digits.
+MAX_CREATED = 253_402_300_799
+ID_WIDTH = _width(Subscription.__table__.c.stripe_customer_id)
+STATUS_WIDTH = _width(Subscription.__table__.c.status)
+EMAIL_WIDTH = _width(User.__table__.c.email)
+# data.object fields the handlers store or look up (a field may be an expanded object).
+IDENTIFIERS = tuple((".".join(path), path) for path in (
+    ("id",), ("customer",), ("subscription",), ("client_reference_id",),
+    ("parent", "subscription_details", "subscription")))
+EMAILS = (("customer_email",), ("customer_details", "email"))
+
 
 def parse_event(raw: bytes | str) -> StripeEvent:
     """Parse and shape-check a Stripe event; raises InvalidPayload on anything else."""
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
-        data = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidPayload() from None
+    text, data = _load(raw)
     if not isinstance(data, dict) or data.get("object") != "event":
         raise InvalidPayload()
-    event_id, type_, created = data.get("id"), data.get("type"), data.get("created")
     body = data.get("data")
     obj = body.get("object") if isinstance(body, dict) else None
-    if not (isinstance(event_id, str) and event_id.startswith("evt_") and len(event_id) <= 255):
+    event_id, type_, created = data.get("id"), data.get("type"), data.get("created")
+    api_version, livemode = data.get("api_version"), data.get("livemode", False)
+    if not (isinstance(obj, dict) and isinstance(event_id, str) and EVENT_ID.fullmatch(event_id)
+            and is_storable(type_, TYPE_WIDTH) and _is_created(created)
+            and (api_version is None or is_storable(api_version, API_VERSION_WIDTH))
+            and isinstance(livemode, bool)):
         raise InvalidPayload()
-    if not (isinstance(type_, str) and type_ and len(type_) <= 128):
-        raise InvalidPayload()
-    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
-        raise InvalidPayload()
-    if not isinstance(obj, dict):
-        raise InvalidPayload()
-    api_version = data.get("api_version")
-    return StripeEvent(
-        id=event_id,
-        type=type_,
-        created=created,
-        api_version=api_version if isinstance(api_version, str) else None,
-        livemode=bool(data.get("livemode", False)),
-        object=obj,
-        raw=text,
-    )
+    _drop_unusable_emails(obj)
+    return StripeEvent(id=event_id, type=type_, created=created, api_version=api_version,
+                       livemode=livemode, object=obj, raw=text, unusable=_unusable_data(obj))
+
+
+def _load(raw: bytes | str) -> tuple[str, Any]:
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+        return text, json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: nested deeper than the parser allows (CONTRACT section 4).
+        raise InvalidPayload() from None
+
+
+def is_storable(value: Any, width: int) -> TypeGuard[str]:
+    """A non-empty printable ASCII string of at most `width` characters."""
+    return (isinstance(value, str) and 0 < len(value) <= width and value.isascii()
+            and value.isprintable())
+
+
+def is_storable_email(value: str) -> bool:
+    # Not ASCII-only: internationalised addresses are real. isprintable() rules out NUL,
+    # control characters and lone surrogates (which no database encoding takes).
+    return len(value) <= EMAIL_WIDTH and value.isprintable()
+
+
+def _is_created(created: Any) -> TypeGuard[int]:
+    return (isinstance(created, int) and not isinstance(created, bool)
+            and 0 <= created <= MAX_CREATED)
+
+
+def _drop_unusable_emails(obj: JsonDict) -> None:
+    for *parents, key in EMAILS:
+        holder = dig(obj, *parents) if parents else obj
+        if isinstance(holder, dict) and isinstance(holder.get(key), str):
+            if not is_storable_email(holder[key]):
+                holder[key] = None
+
+
+def _unusable_data(obj: JsonDict) -> str | None:
+    for name, path in IDENTIFIERS:
+        if not _fits(id_of(dig(obj, *path)), ID_WIDTH):
+            return _unusable(name, id_of(dig(obj, *path)), ID_WIDTH)
+    if not _fits(obj.get("status"), STATUS_WIDTH):
+        return _unusable("status", obj["status"], STATUS_WIDTH)
+    for n, item in enumerate(items_of(obj, "items")):
+        for key in ("price", "plan"):
+            if not _fits(id_of(item.get(key)), ID_WIDTH):
+                return _unusable(f"items.data[{n}].{key}.id", id_of(item[key]), ID_WIDTH)
+    return None
+
+
+def _fits(value: Any, width: int) -> bool:
+    return not isinstance(value, str) or not value or is_storable(value, width)
+
+
+def _unusable(name: str, value: Any, width: int) -> str:
+    return (f"data.object.{name} cannot be stored: {len(value)} characters "
+            f"(at most {width}, printable ASCII)")
 
 
 def id_of(value: Any) -> str | None:

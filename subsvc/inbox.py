@@ -96,6 +96,7 @@ def _apply(event: StripeEvent, handler: Handler | None, policy: Policy, status: 
         db.session.rollback()
         return False
     if handler is not None:
+        event.require_usable()  # a failure like any handler's: recorded, then answered 500
         handler(event, policy)
     db.session.commit()
     return True

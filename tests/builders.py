@@ -6,6 +6,7 @@ database read-outs taken inside a short-lived app context.
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +72,11 @@ def status_of(client: FlaskClient, email: str) -> Json:
     return response.get_json()
 
 
+# Words that would betray SQL or a stack trace in an answer body or a stored error.
+LEAKS = re.compile(r"traceback|select |insert |update |psycopg|sqlalchemy|sqlite|"
+                   r"operationalerror|file \"|line \d", re.IGNORECASE)
+
+
 # --- events --------------------------------------------------------------------
 
 def checkout(c: sim.Customer, *, api: str = sim.API_NEW, at: int = START, tier: str | None = "pro",
@@ -99,6 +105,13 @@ def invoice_event(type_: str, c: sim.Customer, *, api: str = sim.API_NEW, at: in
                       period_start=period[0], period_end=period[1], api_version=api,
                       customer_email=c.email, billing_reason=billing_reason, created=at, **fields)
     return sim.event(type_, obj, created=at, api_version=api)
+
+
+def deep_json(levels: int) -> bytes:
+    """A real event whose metadata holds `levels` nested arrays (built as text: no recursion)."""
+    event = subscription_event("customer.subscription.created", sim.Customer.make(99))
+    event["data"]["object"]["metadata"] = {"deep": "@"}
+    return sim.dumps(event).replace(b'"@"', b"[" * levels + b"1" + b"]" * levels)
 
 
 def another_subscription(c: sim.Customer) -> sim.Customer:

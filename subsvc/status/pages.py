@@ -19,6 +19,7 @@ from subsvc.accounts.welcome import (
     Welcome, checkout_subscription, reveal_for_checkout, welcome_state,
 )
 from subsvc.errors import NotConfigured
+from subsvc.events import is_storable_email
 from subsvc.extensions import db, reconnecting
 from subsvc.models import User
 from subsvc.status.access import has_admin_basic, is_cross_site
@@ -92,7 +93,8 @@ def user_page() -> Response:
     email = request.args.get("email", "").strip()
     if not email:
         return page("operator_lookup.html")
-    user = find_user_by_email(db.session, email)
+    # An email no user can have (NUL, over 320 characters) is not even looked up.
+    user = find_user_by_email(db.session, email) if is_storable_email(email) else None
     if user is None:
         return page("operator_lookup.html", 404, email=email, error="No user has that email.")
     return status_page(user, operator=True)

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
 from subsvc.errors import InvalidPayload, NotFound
+from subsvc.events import is_storable_email
 from subsvc.extensions import db, reconnecting
 from subsvc.status.access import require_admin_bearer, require_key_owner
 from subsvc.status.blueprint import bp
@@ -41,7 +42,8 @@ def user_by_email() -> ResponseReturnValue:
     email = request.args.get("email", "").strip()
     if not email:
         raise InvalidPayload(detail="email is required")
-    user = find_user_by_email(db.session, email)
+    # An email no user can have (NUL, over 320 characters) is not even looked up.
+    user = find_user_by_email(db.session, email) if is_storable_email(email) else None
     if user is None:
         raise NotFound()
     return jsonify(user_status(db.session, user, Policy.from_config(current_app.config)))

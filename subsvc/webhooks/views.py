@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from subsvc.accounts.entitlement import Policy
 from subsvc.credentials import require_secret, require_secrets
@@ -24,7 +25,7 @@ bp = Blueprint("webhooks", __name__)
 @bp.post("/api/webhooks/stripe")
 def stripe_webhook() -> ResponseReturnValue:
     secrets = require_secrets("STRIPE_WEBHOOK_SECRET")
-    raw = request.get_data(cache=False)
+    raw = read_body()
     verify_signature(raw, request.headers.get("Stripe-Signature"), secrets,
                      current_app.config["STRIPE_WEBHOOK_TOLERANCE"])
     event = parse_event(raw)
@@ -38,8 +39,38 @@ def internal_stripe_webhook() -> ResponseReturnValue:
     given = request.headers.get("X-Internal-Secret", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized()
-    event = parse_event(request.get_data(cache=False))
+    event = parse_event(read_body())
     return _answer(event, receive(event, Policy.from_config(current_app.config)))
+
+
+def read_body() -> bytes:
+    """The raw body; 413 over MAX_CONTENT_LENGTH, with or without a Content-Length.
+
+    Werkzeug refuses a declared length over the limit, but a chunked body (no
+    Content-Length) is only read up to the limit and silently cut there: one byte
+    more from the server's own stream tells a body of exactly the limit from a longer one.
+    """
+    limit = request.max_content_length
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        _drain(min(limit or 0, request.content_length or 0))
+        raise
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            _drain(limit)
+            raise RequestEntityTooLarge()
+    return raw
+
+
+def _drain(size: int) -> None:
+    """Read and drop up to `size` bytes more of a refused body.
+
+    A sender still sending a body somewhat over the limit then reads the 413 instead of a
+    reset connection (closing a socket with unread data resets it). Bounded: a far larger
+    body is cut off, and its sender sees the reset.
+    """
+    request.environ["wsgi.input"].read(size)
 
 
 def deliver(event: StripeEvent) -> ResponseReturnValue:
