@@ -47,6 +47,13 @@ def parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def parse_http_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http(s) URL")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -64,6 +71,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATUS_ADMIN_TOKEN", parse_str, None),
     Setting("PAST_DUE_KEEPS_TIER", parse_bool, True),
     Setting("LOG_FORMAT", parse_log_format, "text"),
+    Setting("STRIPE_API_BASE", parse_http_url, None),  # None: Stripe's own API
 )
 
 INTERNAL_SECRET_MIN_LENGTH = 32

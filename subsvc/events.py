@@ -14,6 +14,7 @@ from typing import Any
 from subsvc.errors import InvalidPayload
 
 JsonDict = dict[str, Any]
+THIN_OBJECT = "v2.core.event"  # an event destination's thin payload (subsvc/thin.py)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ def parse_event(raw: bytes | str) -> StripeEvent:
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         raise InvalidPayload() from None
+    if isinstance(data, dict) and data.get("object") == THIN_OBJECT:
+        from subsvc.thin import parse_thin_event  # thin.py builds on StripeEvent
+
+        return parse_thin_event(data, text)
     if not isinstance(data, dict) or data.get("object") != "event":
         raise InvalidPayload()
     event_id, type_, created = data.get("id"), data.get("type"), data.get("created")
