@@ -78,7 +78,12 @@ def check_subscription(obj: JsonDict, check: DriftCheck) -> Drift | None:
     try:
         _lock_customer(session, obj)
         row = find_subscription(session, sub_id)
-        drift = _compare(row, obj, sub_id)
+        try:
+            drift = _compare(row, obj, sub_id)
+        except UnknownPrice as exc:  # Stripe's price maps to no tier: heal nothing, say which
+            session.rollback()
+            ours = row.price_id if row is not None else None
+            return Drift(sub_id, {"price_id": (ours, ", ".join(exc.price_ids))}, reason=str(exc))
         if drift is None:
             session.rollback()
             return None
@@ -88,9 +93,9 @@ def check_subscription(obj: JsonDict, check: DriftCheck) -> Drift | None:
         else:
             session.commit()
         return drift
-    except UnknownPrice as exc:  # Stripe's price maps to no tier: heal nothing, say which
+    except UnknownPrice as exc:
         session.rollback()
-        return Drift(sub_id, {"price_id": (None, ", ".join(exc.price_ids))}, reason=str(exc))
+        return Drift(sub_id, {}, reason=str(exc))
     except SQLAlchemyError as exc:
         session.rollback()
         if is_connection_error(exc):

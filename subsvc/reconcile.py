@@ -30,7 +30,7 @@ from subsvc.events import parse_event
 from subsvc.extensions import db
 from subsvc.inbox import Outcome
 from subsvc.models import InboxEvent, InboxStatus
-from subsvc.stripe_api import WEBHOOK_TYPES, StripeApi, StripeUnavailable
+from subsvc.stripe_api import WEBHOOK_TYPES, Answer, StripeApi, StripeUnavailable
 from subsvc.thin import receive_event
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,8 @@ def reconcile(api: StripeApi, policy: Policy, *, since_days: int, dry_run: bool 
         for page in api.pages("events", _event_query(since_days)):
             started = True
             _feed(page.data.get("data") or [], policy, report, api)
-            progress(f"events: {sum(report.events.values())} listed")
+            if _is_long(page):
+                progress(f"events: {sum(report.events.values())} listed")
         started = True
         _apply_pending(api, policy, report)
         _check_subscriptions(api, policy, report, progress)
@@ -153,10 +154,16 @@ def _check_subscriptions(api: StripeApi, policy: Policy, report: Report,
             if drift is not None:
                 report.drift.append(drift)
                 _log_drift(drift)
-        progress(f"subscriptions: {report.checked} checked")
+        if _is_long(page):
+            progress(f"subscriptions: {report.checked} checked")
     for drift in unknown_to_stripe(check):
         report.drift.append(drift)
         _log_drift(drift)
+
+
+def _is_long(page: Answer) -> bool:
+    # Progress only on runs of several pages: an hourly cron job stays quiet.
+    return bool(page.data.get("has_more")) or not page.first_page
 
 
 def _log_drift(drift: Drift) -> None:

@@ -8,6 +8,7 @@ API_VERSION so the objects come back in the shape `events.py` reads, and at
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -87,6 +88,7 @@ class Answer:
 
     data: Json
     date: int
+    first_page: bool = True  # of a list: whether this page is its first
 
 
 class TokenBucket:
@@ -149,7 +151,7 @@ class StripeApi:
         query = {"limit": PAGE_SIZE, **params}
         while True:
             page = self._call(lambda: service.list(dict(query)))
-            yield page
+            yield dataclasses.replace(page, first_page="starting_after" not in query)
             items = page.data.get("data") or []
             if not page.data.get("has_more") or not items:
                 return
