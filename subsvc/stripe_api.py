@@ -58,12 +58,15 @@ class Profile:
     connect_timeout: float
     read_timeout: float
     network_retries: int
+    attempts_on_429: int  # tries in all, with backoff between them
 
 
-# A webhook delivery waits on the fetch: answer `pending` quickly rather than time out.
-WEBHOOK = Profile(connect_timeout=2, read_timeout=5, network_retries=0)
+# A webhook delivery waits on the fetch (answer `pending` quickly rather than time out),
+# and so does an operator running `flask doctor`.
+WEBHOOK = Profile(connect_timeout=2, read_timeout=5, network_retries=0, attempts_on_429=1)
 # A cron job can wait, and retries connection errors and 5xx (the library's backoff).
-BATCH = Profile(connect_timeout=5, read_timeout=30, network_retries=2)
+BATCH = Profile(connect_timeout=5, read_timeout=30, network_retries=2,
+                attempts_on_429=MAX_ATTEMPTS)
 
 
 class StripeCallFailed(Exception):
@@ -125,7 +128,7 @@ class StripeApi:
         )
         self.host = urllib.parse.urlsplit(base or stripe.DEFAULT_API_BASE).netloc
         self.bucket = bucket or TokenBucket(REQUESTS_PER_SECOND, BURST)
-        self.backoff, self.sleep = backoff, sleep
+        self.backoff, self.sleep, self.attempts = backoff, sleep, profile.attempts_on_429
 
     # --- the calls ----------------------------------------------------------
 
@@ -160,12 +163,12 @@ class StripeApi:
     # --- mechanics ----------------------------------------------------------
 
     def _call(self, request: Callable[[], Any]) -> Answer:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, self.attempts + 1):
             self.bucket.take()
             try:
                 return _answer(request())
             except stripe.RateLimitError as exc:
-                if attempt == MAX_ATTEMPTS:
+                if attempt == self.attempts:
                     raise StripeUnavailable(f"Stripe kept answering 429 at {self.host}") from None
                 self.sleep(self._delay(attempt, exc.headers))
             except stripe.StripeError as exc:

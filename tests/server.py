@@ -86,13 +86,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     # Every setting is given (empty = unset) so that a developer's .env can never leak in:
     # python-dotenv does not override variables that are already present.
     env = {**os.environ, **{setting.name: "" for setting in SETTINGS}}
     env.update(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
                INTERNAL_WEBHOOK_SECRET=INTERNAL_SECRET, STATUS_ADMIN_TOKEN=ADMIN_TOKEN,
                LOG_FORMAT="text", FLASK_APP="subsvc", PYTHONUNBUFFERED="1")
+    env.update(extra or {})
     return env
 
 
@@ -198,8 +199,9 @@ class Server:
 
 
 @contextmanager
-def gunicorn(database_url: str, workdir: Path, *, workers: int = 4) -> Iterator[Server]:
-    """Migrate and seed `database_url`, then serve it with gunicorn until the block ends."""
+def gunicorn(database_url: str, workdir: Path, *, workers: int = 4,
+             env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Migrate and seed `database_url`, then serve it with gunicorn (settings `env` on top)."""
     prepare_database(database_url, workdir)
     port = free_port()
     log_path = workdir / f"gunicorn-{port}.log"
@@ -208,7 +210,7 @@ def gunicorn(database_url: str, workdir: Path, *, workers: int = 4) -> Iterator[
                # gunicorn 27 opens a control socket in $HOME by default; parallel test servers would share it.
                "--no-control-socket", "wsgi:app"]
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=server_env(database_url),
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=server_env(database_url, env),
                                 stdout=log_file, stderr=subprocess.STDOUT)
     server = Server(proc, port, log_path, database_url)
     try:

@@ -19,7 +19,8 @@ from subsvc.extensions import db
 from subsvc.health import database_revisions, head_revisions, migrations_dir
 from subsvc.inbox import describe
 from subsvc.stripe_api import (
-    WEBHOOK_TYPES, StripeApi, StripeCallFailed, StripeRefused, StripeUnavailable, api_from_config,
+    WEBHOOK, WEBHOOK_TYPES, StripeApi, StripeCallFailed, StripeRefused, StripeUnavailable,
+    api_from_config,
 )
 
 WEBHOOK_PATH = "/api/webhooks/stripe"
@@ -166,8 +167,10 @@ def doctor_command() -> None:
     if not database_problems:
         notes += price_map()
     problems += database_problems
-    api = api_from_config(current_app.config)
-    if api is not None:
+    # Answer quickly (no retries); a key of the wrong kind is a problem above already.
+    api = api_from_config(current_app.config, WEBHOOK)
+    if api is not None and str(current_app.config["STRIPE_SECRET_KEY"]).startswith(
+            STRIPE_KEY_PREFIXES):
         db.session.rollback()  # no transaction (on SQLite: the write lock) across a Stripe call
         endpoint_problems, endpoint_notes = check_webhook_endpoints(api)
         problems, notes = problems + endpoint_problems, notes + endpoint_notes
