@@ -133,7 +133,7 @@ class StripeApi:
     # --- the calls ----------------------------------------------------------
 
     def retrieve(self, object_type: str, object_id: str) -> Answer:
-        """One object by its Stripe type (`subscription`, `invoice`, …); StripeNotFound if unknown."""
+        """One object by its Stripe type (`subscription`, `invoice`, …); else StripeNotFound."""
         v1 = self.client.v1
         services: dict[str, Any] = {
             "subscription": v1.subscriptions, "invoice": v1.invoices,

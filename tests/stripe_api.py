@@ -109,7 +109,7 @@ class FakeStripe:
     def _route(self, method: str, path: str, query: Json, authorized: bool,
                number: int) -> tuple[int, Json]:
         if not authorized:
-            return 401, _error("Invalid API Key provided: sk_test_****", type_="invalid_request_error")
+            return 401, _error("Invalid API Key provided: sk_test_****")
         if self.rate_limit_every and number % self.rate_limit_every == 0:
             return 429, _error("Too many requests hit the API too quickly.", code="rate_limit")
         if method != "GET":

@@ -1,4 +1,4 @@
-"""`flask stripe reconcile` while gunicorn workers take live webhook traffic: nothing lost, nothing doubled.
+"""`flask stripe reconcile` while gunicorn workers take live webhooks: nothing lost or doubled.
 
 Stripe is played by tests/stripe_api.py (with a 429 now and then); the workers
 fetch thin events' objects from it too.
@@ -120,7 +120,8 @@ def test_reconcile_during_live_traffic_loses_and_doubles_nothing(server: Server,
         assert reply.status == 200, (email, reply)
         assert {key: reply.body[key] for key in ("tier", "entitled", "subscription")} == \
             expected_status(expected), email
-    users = query(server.database_url, "SELECT count(*), count(DISTINCT stripe_customer_id) FROM users")
+    users = query(server.database_url,
+                  "SELECT count(*), count(DISTINCT stripe_customer_id) FROM users")
     assert users == [(len(expectations) + 1, len(expectations) + 1)]
     thin_sub = query(server.database_url, "SELECT status, tier FROM subscriptions WHERE "
                      f"stripe_subscription_id = '{thin_customer.subscription}'")

@@ -22,6 +22,7 @@ def thin_event(snapshot_type: str, related_id: str, related_type: str, *,
                livemode: bool = False) -> Json:
     """The thin twin of a snapshot event of `snapshot_type` about object `related_id`."""
     stamp = datetime.fromtimestamp(created if created is not None else now(), UTC)
+    path = _PATHS.get(related_type, f"/v1/{related_type}")
     return {
         "id": event_id or f"evt_{new_id('x')[2:]}{new_id('x')[2:]}",
         "object": "v2.core.event",
@@ -30,7 +31,6 @@ def thin_event(snapshot_type: str, related_id: str, related_type: str, *,
         "livemode": livemode,
         "reason": {"type": "request",
                    "request": {"id": new_id("req"), "idempotency_key": str(uuid.uuid4())}},
-        "related_object": {"id": related_id, "type": related_type,
-                           "url": f"{_PATHS.get(related_type, '/v1/' + related_type)}/{related_id}"},
+        "related_object": {"id": related_id, "type": related_type, "url": f"{path}/{related_id}"},
         "type": f"v1.{snapshot_type}",
     }
