@@ -21,6 +21,7 @@ def test_defaults_when_nothing_is_set() -> None:
         "DATABASE_URL": None, "STRIPE_WEBHOOK_SECRET": [], "STRIPE_WEBHOOK_TOLERANCE": 300,
         "INTERNAL_WEBHOOK_SECRET": None, "INTERNAL_WEBHOOK_URL": None, "STRIPE_SECRET_KEY": None,
         "STATUS_ADMIN_TOKEN": None, "PAST_DUE_KEEPS_TIER": True, "LOG_FORMAT": "text",
+        "STRIPE_API_BASE": None,
     }
 
 
@@ -31,6 +32,7 @@ def test_defaults_when_nothing_is_set() -> None:
     ("PAST_DUE_KEEPS_TIER", "YES", True),
     ("LOG_FORMAT", "JSON", "json"),
     ("DATABASE_URL", "postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("STRIPE_API_BASE", " http://localhost:12111/ ", "http://localhost:12111"),
 ])
 def test_values_are_parsed(name: str, raw: str, parsed: object) -> None:
     assert load_settings({name: raw})[name] == parsed
@@ -46,6 +48,7 @@ def test_an_empty_string_counts_as_unset(name: str) -> None:
     ("STRIPE_WEBHOOK_TOLERANCE", "soon"), ("STRIPE_WEBHOOK_TOLERANCE", "-5"),
     ("STRIPE_WEBHOOK_TOLERANCE", "0"),
     ("PAST_DUE_KEEPS_TIER", "maybe"), ("LOG_FORMAT", "xml"),
+    ("STRIPE_API_BASE", "localhost:12111"),
 ])
 def test_a_malformed_value_fails_naming_the_variable_not_the_value(name: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=name) as info:
