@@ -30,7 +30,9 @@ from subsvc.events import parse_event
 from subsvc.extensions import db
 from subsvc.inbox import Outcome
 from subsvc.models import InboxEvent, InboxStatus
-from subsvc.stripe_api import WEBHOOK_TYPES, Answer, StripeApi, StripeUnavailable
+from subsvc.stripe_api import (
+    WEBHOOK_TYPES, Answer, StripeApi, StripeCallFailed, StripeUnavailable,
+)
 from subsvc.thin import receive_event
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,12 @@ class Report:
 
 def reconcile(api: StripeApi, policy: Policy, *, since_days: int, dry_run: bool = False,
               progress: Progress = lambda line: None) -> Report:
-    """Run the three passes; raises StripeUnreachable when Stripe fails the very first call."""
+    """Run the three passes.
+
+    Raises StripeUnreachable (or the StripeCallFailed, for a refused key) when
+    Stripe fails the very first call, before anything changed; a failure later
+    cuts the report short instead.
+    """
     report = Report(dry_run=dry_run, since_days=since_days)
     started = False
     try:
@@ -90,10 +97,12 @@ def reconcile(api: StripeApi, policy: Policy, *, since_days: int, dry_run: bool 
         started = True
         _apply_pending(api, policy, report)
         _check_subscriptions(api, policy, report, progress)
-    except StripeUnavailable as exc:
-        if not started:
+    except StripeCallFailed as exc:
+        if not started and isinstance(exc, StripeUnavailable):  # the first call: no change
             raise StripeUnreachable(str(exc)) from None
-        report.cut_short = f"Stripe became unreachable ({exc}); the rest was not checked"
+        if not started:
+            raise
+        report.cut_short = f"Stripe failed a call ({exc}); the rest was not checked"
     except (DatabaseUnavailable, DriftFailed):
         db.session.rollback()
         report.cut_short = "the database became unavailable; the rest was not checked"
