@@ -67,6 +67,11 @@ def parse_http_url(raw: str) -> str:
     return raw.strip()
 
 
+def parse_api_base(raw: str) -> str:
+    """A base URL for the stripe library: http(s), without a trailing slash."""
+    return parse_http_url(raw).rstrip("/")
+
+
 def parse_log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -94,6 +99,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WELCOME_REVEAL_HOURS", parse_hours, 24),
     Setting("LOG_LEVEL", parse_log_level, "INFO"),
     Setting("STRIPE_LIVEMODE", parse_bool, None),  # None: accept live and test events
+    Setting("STRIPE_API_BASE", parse_api_base, None),  # None: Stripe's own API
 )
 
 # Every secret and token (each STRIPE_WEBHOOK_SECRET entry, INTERNAL_WEBHOOK_SECRET,

@@ -16,6 +16,7 @@ from subsvc.errors import InvalidPayload
 from subsvc.models import InboxEvent, Subscription, User
 
 JsonDict = dict[str, Any]
+THIN_OBJECT = "v2.core.event"  # an event destination's thin payload (subsvc/thin.py)
 
 
 class UnusableEvent(Exception):
@@ -88,6 +89,10 @@ EMAILS = (("customer_email",), ("customer_details", "email"))
 def parse_event(raw: bytes | str) -> StripeEvent:
     """Parse and shape-check a Stripe event; raises InvalidPayload on anything else."""
     text, data = _load(raw)
+    if isinstance(data, dict) and data.get("object") == THIN_OBJECT:
+        from subsvc.thin import parse_thin_event  # thin.py builds on StripeEvent
+
+        return parse_thin_event(data, text)
     if not isinstance(data, dict) or data.get("object") != "event":
         raise InvalidPayload()
     body = data.get("data")

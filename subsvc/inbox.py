@@ -34,6 +34,10 @@ class Outcome(StrEnum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    PENDING = "pending"  # a thin event stored, its object not fetched yet (subsvc/thin.py)
+
+# Rows a delivery runs again: a failure, or a thin event still waiting for its object.
+RERUNNABLE = frozenset({InboxStatus.FAILED, InboxStatus.PENDING})
 
 
 def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outcome:
@@ -143,7 +147,7 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
     row = session.scalars(
         select(InboxEvent).where(InboxEvent.event_id == event.id).with_for_update()
     ).one()
-    if row.status != InboxStatus.FAILED and not replay:
+    if row.status not in RERUNNABLE and not replay:
         return False
     row.status, row.attempts = status, row.attempts + 1
     row.last_error, row.processed_at = None, now_utc()
@@ -160,13 +164,13 @@ def _record_failure(event: StripeEvent, error: str) -> None:
         livemode=event.livemode, stripe_created=event.created, status=InboxStatus.FAILED,
         attempts=1, last_error=error, payload=event.raw, received_at=now_utc(),
     )
-    # Only a failed row is updated: had another worker processed the event
-    # meanwhile, its success stands.
+    # Only a failed (or pending thin) row is updated: had another worker
+    # processed the event meanwhile, its success stands.
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.event_id],
         set_={"attempts": table.c.attempts + 1, "last_error": error,
               "status": InboxStatus.FAILED},
-        where=table.c.status == InboxStatus.FAILED,
+        where=table.c.status.in_(RERUNNABLE),
     )
     try:
         session.execute(stmt)

@@ -86,13 +86,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     # Every setting is given (empty = unset) so that a developer's .env can never leak in:
     # python-dotenv does not override variables that are already present.
     env = {**os.environ, **{setting.name: "" for setting in SETTINGS}}
     env.update(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
                INTERNAL_WEBHOOK_SECRET=INTERNAL_SECRET, STATUS_ADMIN_TOKEN=ADMIN_TOKEN,
                LOG_FORMAT="text", FLASK_APP="subsvc", PYTHONUNBUFFERED="1")
+    env.update(extra or {})
     return env
 
 

@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session
 from subsvc import create_app
 from subsvc.extensions import db
 from subsvc.models import Tier
+from subsvc.stripe_api import WEBHOOK_TYPES
 from tests.conftest import INTERNAL_SECRET, WEBHOOK_SECRET, base_config
+from tests.server import free_port
+from tests.stripe_api import SECRET_KEY, fake_stripe
 
 
 def doctor(app: Flask) -> Result:
@@ -29,6 +32,8 @@ def assert_no_secret_in(output: str, config: dict[str, Any]) -> None:
     for value in filter(None, values):
         assert value not in output
 
+
+CLOSED_PORT = f"http://127.0.0.1:{free_port()}"
 
 PRICE_MAP = [
     "note: tier free (rank 0): no prices (metadata.tier only)",
@@ -63,8 +68,9 @@ def test_one_process_needs_no_internal_secret(migrated: Flask) -> None:
 
 @pytest.mark.parametrize("config_overrides", [
     {"STRIPE_WEBHOOK_SECRET": [WEBHOOK_SECRET, "whsec_rolled_0123456789abcdef0123456789"]},
-    {"STRIPE_SECRET_KEY": "sk_live_51AbCdEfGhIjKlMnOp"},
-    {"STRIPE_SECRET_KEY": "rk_test_51AbCdEfGhIjKlMnOp"},
+    # Stripe out of reach (nothing listens at that port): a note, not a problem.
+    {"STRIPE_SECRET_KEY": "sk_live_51AbCdEfGhIjKlMnOp", "STRIPE_API_BASE": CLOSED_PORT},
+    {"STRIPE_SECRET_KEY": "rk_test_51AbCdEfGhIjKlMnOp", "STRIPE_API_BASE": CLOSED_PORT},
     {"INTERNAL_WEBHOOK_URL": "https://core.internal:8443/subscriptions/internal/stripe-webhook"},
 ])
 def test_optional_settings_done_right_pass(migrated: Flask) -> None:
@@ -177,3 +183,65 @@ def test_problems_are_all_listed_together(migrated: Flask) -> None:
     assert result.exit_code == 1
     assert len(problems(result)) == 3
     assert "3 problem(s) found" in result.output
+
+
+ENDPOINT_URL = "https://billing.example.com/api/webhooks/stripe"
+
+
+def doctor_with_stripe(app: Flask, endpoints: list[tuple[str, list[str], str]],
+                       **options: Any) -> Result:
+    with fake_stripe(**options) as stripe:
+        for url, events, status in endpoints:
+            stripe.add_webhook_endpoint(url, events, status=status)
+        app.config.update(STRIPE_SECRET_KEY=SECRET_KEY, STRIPE_API_BASE=stripe.url)
+        return doctor(app)
+
+
+@pytest.mark.parametrize("events", [list(WEBHOOK_TYPES), ["*"]], ids=["every-type", "wildcard"])
+def test_a_webhook_endpoint_sending_every_handled_type_passes(migrated: Flask,
+                                                             events: list[str]) -> None:
+    result = doctor_with_stripe(migrated, [
+        ("https://other.example.com/hooks", ["charge.succeeded"], "enabled"),
+        (ENDPOINT_URL, events, "enabled")])
+    assert result.exit_code == 0, result.output
+    assert (f"note: webhook endpoint {ENDPOINT_URL} is enabled and sends every handled type"
+            in result.output.splitlines())
+    assert_no_secret_in(result.output, migrated.config)
+
+
+@pytest.mark.parametrize("endpoints, expected", [
+    ([], "no Stripe webhook endpoint ends in /api/webhooks/stripe"),
+    ([(ENDPOINT_URL, [t for t in WEBHOOK_TYPES if "paused" not in t and "resumed" not in t],
+       "enabled")],
+     f"webhook endpoint {ENDPOINT_URL} does not send: customer.subscription.paused, "
+     "customer.subscription.resumed"),
+    ([(ENDPOINT_URL, ["*"], "disabled")], f"webhook endpoint {ENDPOINT_URL} is disabled"),
+], ids=["none", "missing-types", "disabled"])
+def test_a_missing_incomplete_or_disabled_endpoint_is_a_problem(
+        migrated: Flask, endpoints: list[tuple[str, list[str], str]], expected: str) -> None:
+    result = doctor_with_stripe(migrated, endpoints)
+    assert result.exit_code == 1
+    (line,) = problems(result)
+    assert expected in line
+
+
+def test_a_refused_key_is_a_problem_and_pages_are_followed(migrated: Flask) -> None:
+    many = [(f"https://x{n}.example.com/other", ["*"], "enabled") for n in range(5)]
+    result = doctor_with_stripe(migrated, [(ENDPOINT_URL, ["*"], "enabled"), *many], page_cap=2)
+    assert result.exit_code == 0, result.output
+    with fake_stripe() as stripe:
+        migrated.config.update(STRIPE_SECRET_KEY="sk_test_not_this_one_0123456789abcdef",
+                               STRIPE_API_BASE=stripe.url)
+        refused = doctor(migrated)
+    assert refused.exit_code == 1
+    assert problems(refused) == [
+        "problem: Stripe refused STRIPE_SECRET_KEY (401): webhook endpoint not checked"]
+    assert_no_secret_in(refused.output, migrated.config)
+
+
+def test_unreachable_stripe_is_a_note(migrated: Flask) -> None:
+    migrated.config.update(STRIPE_SECRET_KEY=SECRET_KEY, STRIPE_API_BASE=CLOSED_PORT)
+    result = doctor(migrated)
+    assert result.exit_code == 0, result.output
+    assert (f"note: Stripe unreachable (cannot reach Stripe at {CLOSED_PORT[7:]}): "
+            "webhook endpoint not checked") in result.output.splitlines()

@@ -23,6 +23,7 @@ def test_defaults_when_nothing_is_set() -> None:
         "STATUS_ADMIN_TOKEN": None, "PAST_DUE_KEEPS_TIER": True, "LOG_FORMAT": "text",
         "WELCOME_REVEAL_HOURS": 24,
         "LOG_LEVEL": "INFO", "STRIPE_LIVEMODE": None,
+        "STRIPE_API_BASE": None,
     }
 
 
@@ -40,6 +41,7 @@ def test_defaults_when_nothing_is_set() -> None:
     ("LOG_LEVEL", "debug", "DEBUG"),
     ("INTERNAL_WEBHOOK_URL", " https://core:8443/x ", "https://core:8443/x"),
     ("INTERNAL_WEBHOOK_URL", "http://127.0.0.1:8000/x", "http://127.0.0.1:8000/x"),
+    ("STRIPE_API_BASE", " http://localhost:12111/ ", "http://localhost:12111"),
 ])
 def test_values_are_parsed(name: str, raw: str, parsed: object) -> None:
     assert load_settings({name: raw})[name] == parsed
@@ -62,6 +64,7 @@ def test_an_empty_string_counts_as_unset(name: str) -> None:
     ("INTERNAL_WEBHOOK_URL", "file:///etc/passwd"), ("INTERNAL_WEBHOOK_URL", "ftp://core/x"),
     ("INTERNAL_WEBHOOK_URL", "core:8000/subscriptions/internal/stripe-webhook"),
     ("INTERNAL_WEBHOOK_URL", "http:///no-host"),
+    ("STRIPE_API_BASE", "localhost:12111"),
 ])
 def test_a_malformed_value_fails_naming_the_variable_not_the_value(name: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=name) as info:

@@ -19,6 +19,26 @@ details version = authoritative, created, terminal, progress, event id
 - source, within one second: subscription events > invoices > checkouts.
 - progress, within one second: incomplete < trialing < active < past_due <
   unpaid < paused, the order a subscription moves through.
+
+Fetched objects (a thin event's related object, `flask stripe reconcile`).
+An object read from Stripe's API is its *current* state, not a snapshot taken
+at some event's `created`. It is applied as a subscription event stamped with
+the time of the fetch, taken from Stripe's own clock (the response's `Date`
+header, so a skewed local clock cannot make it win or lose wrongly), minus
+FETCH_MARGIN_SECONDS. Against snapshot events that ranks it where it belongs:
+- an event created before the fetch is already reflected in the object, and
+  loses to it: the fetched state is at least as new;
+- an event created after the fetch (one arriving while reconcile runs, say)
+  outranks it and wins, as a newer snapshot should;
+- within the margin the order of the read and an event is not known (a
+  response's `Date` is stamped after the read, in whole seconds), so those
+  events are ranked above the fetch: the set of real events decides among
+  themselves as if the fetch had not happened, and the next reconcile run,
+  stamped later, settles whatever they left.
+`canceled` stays terminal either way, and `current_period_end` stays a max.
+An invoice or checkout is different: what the handlers read of it (paid or
+failed, its lines, its session) does not change once the event happened, so
+a fetched invoice or checkout keeps its thin event's own `created`.
 """
 from __future__ import annotations
 
@@ -39,6 +59,12 @@ PROGRESS: dict[str, int] = {
     S.CANCELED: 7, S.INCOMPLETE_EXPIRED: 7,
 }
 CREATED_DIGITS = 12
+FETCH_MARGIN_SECONDS = 2
+
+
+def fetched_created(response_date: int) -> int:
+    """The `created` under which a fetched object's current state is applied (see above)."""
+    return response_date - FETCH_MARGIN_SECONDS
 
 
 def _parts(status: str | None, source: Source, created: int) -> tuple[int, int, str, int]:

@@ -18,6 +18,12 @@ from subsvc.config import SECRET_MIN_LENGTH
 from subsvc.extensions import db
 from subsvc.health import database_revisions, head_revisions, migrations_dir
 from subsvc.inbox import describe
+from subsvc.stripe_api import (
+    WEBHOOK, WEBHOOK_TYPES, StripeApi, StripeCallFailed, StripeRefused, StripeUnavailable,
+    api_from_config,
+)
+
+WEBHOOK_PATH = "/api/webhooks/stripe"
 
 MIN_SECRET_LENGTH = SECRET_MIN_LENGTH  # every secret and token (CONTRACT section 3)
 STRIPE_KEY_PREFIXES = ("sk_", "rk_")  # secret and restricted keys
@@ -113,6 +119,45 @@ def price_map() -> list[str]:
             for tier in all_tiers(db.session)]
 
 
+def check_webhook_endpoints(api: StripeApi) -> tuple[list[str], list[str]]:
+    """(problems, notes): an enabled endpoint at …/api/webhooks/stripe sends every handled type.
+
+    Stripe does not know which of its endpoints is this service, so every
+    endpoint whose path is subsvc's is checked. Unreachable Stripe is a note:
+    doctor runs offline too.
+    """
+    try:
+        endpoints = [endpoint for page in api.pages("webhook_endpoints", {})
+                     for endpoint in page.data.get("data") or []]
+    except StripeUnavailable as exc:
+        return [], [f"Stripe unreachable ({exc}): webhook endpoint not checked"]
+    except StripeRefused as exc:
+        return [f"{exc}: webhook endpoint not checked"], []
+    except StripeCallFailed as exc:
+        return [], [f"{exc}: webhook endpoint not checked"]
+    ours = [e for e in endpoints
+            if urllib.parse.urlsplit(str(e.get("url") or "")).path.rstrip("/") == WEBHOOK_PATH]
+    if not ours:
+        return [f"no Stripe webhook endpoint ends in {WEBHOOK_PATH}: Stripe sends subsvc "
+                "nothing (add one in the Dashboard, Developers > Webhooks)"], []
+    problems, notes = [], []
+    for endpoint in ours:
+        url, events = _without_query(str(endpoint["url"])), endpoint.get("enabled_events") or []
+        missing = [] if "*" in events else [t for t in WEBHOOK_TYPES if t not in events]
+        if endpoint.get("status") != "enabled":
+            problems.append(f"webhook endpoint {url} is {endpoint.get('status')}: enable it")
+        if missing:
+            problems.append(f"webhook endpoint {url} does not send: {', '.join(missing)}")
+        if endpoint.get("status") == "enabled" and not missing:
+            notes.append(f"webhook endpoint {url} is enabled and sends every handled type")
+    return problems, notes
+
+
+def _without_query(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(query="", fragment="", netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 @click.command("doctor")
 @with_appcontext
 def doctor_command() -> None:
@@ -122,6 +167,13 @@ def doctor_command() -> None:
     if not database_problems:
         notes += price_map()
     problems += database_problems
+    # Answer quickly (no retries); a key of the wrong kind is a problem above already.
+    api = api_from_config(current_app.config, WEBHOOK)
+    if api is not None and str(current_app.config["STRIPE_SECRET_KEY"]).startswith(
+            STRIPE_KEY_PREFIXES):
+        db.session.rollback()  # no transaction (on SQLite: the write lock) across a Stripe call
+        endpoint_problems, endpoint_notes = check_webhook_endpoints(api)
+        problems, notes = problems + endpoint_problems, notes + endpoint_notes
     for note in notes:
         click.echo(f"note: {note}")
     for problem in problems:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import delete, select
 
@@ -20,7 +21,8 @@ from subsvc.cli.common import policy
 from subsvc.errors import DatabaseUnavailable, InvalidPayload, ProcessingFailed
 from subsvc.events import parse_event
 from subsvc.extensions import db
-from subsvc.inbox import receive
+from subsvc.stripe_api import api_from_config
+from subsvc.thin import receive_event
 from subsvc.models import InboxEvent, InboxStatus
 from subsvc.models.base import now_utc
 from subsvc.status.payloads import iso
@@ -108,7 +110,8 @@ def _replay_all(todo: list[tuple[str, str, str]]) -> Counter[str]:
 def _replay_one(event_id: str, payload: str) -> tuple[str, str | None]:
     """(outcome, why it failed) of one event run through the inbox."""
     try:
-        return str(receive(parse_event(payload), policy(), replay=True)), None
+        api = api_from_config(current_app.config)  # a thin event fetches its object again
+        return str(receive_event(parse_event(payload), policy(), api, replay=True)), None
     except InvalidPayload:
         return "failed", "the stored payload is not a Stripe event"
     except ProcessingFailed:

@@ -1,7 +1,8 @@
-"""`flask stripe simulate`: `stripe trigger` without a network.
+"""`flask stripe simulate` (`stripe trigger` without a network) and `flask stripe reconcile`.
 
-Builds a realistic event (cli/demo.py over subsvc.simulate), signs it with the first
-configured webhook secret and POSTs it to a running subsvc, like Stripe would.
+simulate builds a realistic event (cli/demo.py over subsvc.simulate), signs it with the
+first configured webhook secret and POSTs it to a running subsvc, like Stripe would.
+reconcile (subsvc/reconcile.py) asks Stripe's API what subsvc missed.
 """
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from subsvc import simulate as sim
 from subsvc.accounts.tiers import all_tiers, tier_for_price
 from subsvc.accounts.users import find_user_by_email
+from subsvc.cli.common import policy
 from subsvc.cli.demo import API_VERSIONS, Json, build_event, journey, tier_price
+from subsvc.cli.report import render_report
 from subsvc.extensions import db
 from subsvc.models import SubscriptionStatus, Tier
+from subsvc.reconcile import EVENT_RETENTION_DAYS, StripeUnreachable, reconcile
+from subsvc.stripe_api import StripeCallFailed, api_from_config
 
-group = AppGroup("stripe", help="Talk Stripe to a running subsvc.")
+group = AppGroup("stripe", help="Talk Stripe to a running subsvc; reconcile with Stripe.")
 
 DEFAULT_URL = "http://127.0.0.1:8000/api/webhooks/stripe"
 TIMEOUT_SECONDS = 10
@@ -137,3 +142,28 @@ def _render(raw: bytes) -> str:
 def _without_userinfo(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+@group.command("reconcile")
+@click.option("--since", "since_days", type=click.IntRange(1, EVENT_RETENTION_DAYS),
+              default=EVENT_RETENTION_DAYS, show_default=True, metavar="DAYS",
+              help="Look at undelivered events of the last DAYS days.")
+@click.option("--dry-run", is_flag=True, help="Report what differs; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def reconcile_command(since_days: int, dry_run: bool, as_json: bool) -> None:
+    """Feed undelivered events and pending thin events through the inbox, heal drifted
+    subscriptions, print a drift report; exit 1 on anything left unhealed."""
+    api = api_from_config(current_app.config)
+    if api is None:
+        raise click.ClickException("STRIPE_SECRET_KEY is not set: reconcile needs the Stripe API")
+    db.session.rollback()  # no transaction (on SQLite: the write lock) across Stripe calls
+    try:
+        report = reconcile(api, policy(), since_days=since_days, dry_run=dry_run,
+                           progress=lambda line: click.echo(line, err=True))
+    except StripeUnreachable as exc:
+        raise click.ClickException(f"Stripe is unreachable ({exc}): nothing was changed") from None
+    except StripeCallFailed as exc:
+        raise click.ClickException(f"{exc}: nothing was changed") from None
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else render_report(report))
+    if not report.ok:
+        raise SystemExit(1)

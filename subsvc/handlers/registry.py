@@ -21,6 +21,15 @@ def handles(*types: str, when: Predicate = lambda obj: True) -> Callable[[Handle
     return register
 
 
+def is_handled_type(type_: str) -> bool:
+    """Whether some handler takes events of this type (whatever their object says)."""
+    return type_ in _handlers
+
+
+def registered_types() -> list[str]:
+    return sorted(_handlers)
+
+
 def handler_for(event: StripeEvent) -> Handler | None:
     """The handler with work to do for this event, or None: the event is `ignored`."""
     entry = _handlers.get(event.type)

@@ -14,6 +14,8 @@ class InboxStatus(StrEnum):
     PROCESSED = "processed"
     IGNORED = "ignored"
     FAILED = "failed"
+    # A thin event whose related object has not been fetched yet (subsvc/thin.py).
+    PENDING = "pending"
 
 
 class InboxEvent(Base):

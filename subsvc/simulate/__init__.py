@@ -13,9 +13,11 @@ from .prices import price
 from .shapes import Json
 from .signing import dumps, sign, signed_request
 from .subscriptions import subscription
+from .thin import thin_event
 
 __all__ = [
     "API_NEW", "API_OLD", "DAY", "Customer", "Expected", "Json", "Lifecycle", "Scenario", "add_interval",
     "checkout_session", "dumps", "event", "invoice", "lifecycle_full", "lifecycle_past_due",
     "lifecycle_resubscribe", "lifecycle_trial", "new_id", "price", "sign", "signed_request", "subscription",
+    "thin_event",
 ]

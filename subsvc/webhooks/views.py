@@ -13,7 +13,9 @@ from subsvc.accounts.entitlement import Policy
 from subsvc.credentials import require_secret, require_secrets
 from subsvc.errors import Unauthorized
 from subsvc.events import StripeEvent, parse_event
-from subsvc.inbox import receive
+from subsvc.inbox import Outcome
+from subsvc.stripe_api import WEBHOOK, api_from_config
+from subsvc.thin import receive_event
 from subsvc.webhooks.forward import forward
 from subsvc.webhooks.signature import verify_signature
 
@@ -40,7 +42,7 @@ def internal_stripe_webhook() -> ResponseReturnValue:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized()
     event = parse_event(read_body())
-    return _answer(event, receive(event, Policy.from_config(current_app.config)))
+    return _answer(event, _receive(event))
 
 
 def read_body() -> bytes:
@@ -79,7 +81,13 @@ def deliver(event: StripeEvent) -> ResponseReturnValue:
     if config["INTERNAL_WEBHOOK_URL"]:
         body, status = forward(event, config["INTERNAL_WEBHOOK_URL"], internal_secret())
         return jsonify(body), status
-    return _answer(event, receive(event, Policy.from_config(current_app.config)))
+    return _answer(event, _receive(event))
+
+
+def _receive(event: StripeEvent) -> Outcome:
+    # A thin event needs the Stripe API to fetch its object (subsvc/thin.py).
+    config = current_app.config
+    return receive_event(event, Policy.from_config(config), api_from_config(config, WEBHOOK))
 
 
 def internal_secret() -> str:
