@@ -108,11 +108,12 @@ def create_schema(url: str) -> None:
     db.close()
 
 
-def seed_users(url: str, rows: Iterable[tuple[str, str, str, bool, str, str]]) -> None:
-    """(key_hash, email, tier, entitled, status, current_period_end) rows, in one transaction."""
+def seed_users(url: str, rows: Iterable[tuple[int, str, str, str, bool, str, str]]) -> None:
+    """(id, key_hash, email, tier, entitled, status, current_period_end) rows, in one
+    transaction."""
     db = Database(url)
-    sql = db.sql("INSERT INTO floor_users (key_hash, email, tier, entitled, status,"
-                 " current_period_end) VALUES ({p}, {p}, {p}, {p}, {p}, {p})")
+    sql = db.sql("INSERT INTO floor_users (id, key_hash, email, tier, entitled, status,"
+                 " current_period_end) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})")
     db.begin().executemany(sql, list(rows))
     db.commit()
     db.close()

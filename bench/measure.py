@@ -135,9 +135,9 @@ def user_emails(database_url: str, count: int) -> list[str]:
 
 def seed_floor_users(floor_url: str, keys: list[str], total: int) -> None:
     """The same keys, and as many users in all as subsvc has (the rest with unknown keys)."""
-    def row(key: str, n: int) -> tuple[str, str, str, bool, str, str]:
-        return (hashlib.sha256(key.encode()).hexdigest(), f"user{n}@example.com", "pro", True,
-                "active", "2026-12-27T10:00:00Z")
+    def row(key: str, n: int) -> tuple[int, str, str, str, bool, str, str]:
+        return (n + 1, hashlib.sha256(key.encode()).hexdigest(), f"user{n}@example.com", "pro",
+                True, "active", "2026-12-27T10:00:00Z")
     fillers = [secrets.token_urlsafe(32) for _ in range(max(0, total - len(keys)))]
     floor.seed_users(floor_url, [row(key, n) for n, key in enumerate(keys + fillers)])
 

@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.events import EventFile, Prices, write_events
 from bench.measure import Range
@@ -111,17 +112,26 @@ def run(plan: Plan, workdir: Path) -> dict:
     for kind in plan.kinds:
         for workers in plan.workers:
             print(f"bench: {kind}, {workers} workers: floor and subsvc, alternating", flush=True)
-            pair = measure_pair(plan, kind, workers, events, ranges, workdir)
-            results["pairs"].append(pair)
-            results["problems"] += pair["problems"]
+            collect(results, "pairs", f"{kind}, {workers} workers",
+                    lambda: measure_pair(plan, kind, workers, events, ranges, workdir))
     if len(plan.history) == 2:
         for kind in plan.kinds:
             print(f"bench: {kind}: history {plan.history[0]:,} vs {plan.history[1]:,}", flush=True)
-            hist = measure_history(plan, kind, events, ranges, prices, workdir)
-            results["history"].append(hist)
-            results["problems"] += hist["problems"]
+            collect(results, "history", f"{kind} history",
+                    lambda: measure_history(plan, kind, events, ranges, prices, workdir))
     results["elapsed_s"] = time.monotonic() - began
     return results
+
+
+def collect(results: dict, part: str, label: str, measure: Any) -> None:
+    """One configuration's results; a failed one is reported, and the others still run."""
+    try:
+        config = measure()
+    except Exception as exc:  # noqa: BLE001 - a long run should still report the rest
+        results["problems"].append(f"{label}: {type(exc).__name__}: {str(exc)[:500]}")
+        return
+    results[part].append(config)
+    results["problems"] += config["problems"]
 
 
 def main(argv: list[str] | None = None) -> int:
