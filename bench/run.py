@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     command = shlex.join(["python", "-m", "bench.run", *redact(argv)])
+    if plan.pg_url and "--postgres" not in argv:
+        command = f"TEST_DATABASE_URL={shlex.quote(redact([plan.pg_url])[0])} {command}"
     output = args.output or (REPO_ROOT / "build" / "performance-quick.md" if args.quick
                              else DEFAULT_OUTPUT)
     summary = write_outputs(results, plan, command, output,
