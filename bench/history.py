@@ -1,4 +1,4 @@
-"""Stored history for the "cost does not grow with history" runs, bulk-inserted in bulk.
+"""Stored history for the "cost does not grow with history" runs, inserted in bulk.
 
 N events already processed, in subsvc's own tables and shape: inbox rows carrying real
 lifecycle payloads (about 5 KB each), and one user (with an API key) and one subscription
@@ -35,7 +35,8 @@ def seed_history(database_url: str, events: int, samples: list[Json], price_id: 
     users = max(1, events // EVENTS_PER_USER)
     now = datetime.now(UTC)
     tables = ((User.__table__, USER_COLUMNS, user_rows(users, now)),
-              (Subscription.__table__, SUBSCRIPTION_COLUMNS, subscription_rows(users, now, price_id)),
+              (Subscription.__table__, SUBSCRIPTION_COLUMNS,
+               subscription_rows(users, now, price_id)),
               (InboxEvent.__table__, INBOX_COLUMNS, inbox_rows(events, samples, now)))
     if database_url.startswith("sqlite"):
         seed_sqlite(database_url.split("///", 1)[1], tables)

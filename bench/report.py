@@ -54,11 +54,15 @@ def rate(runs: list[dict[str, Any]]) -> float:
     return statistics.mean(run["rate"] for run in runs)
 
 
+def mean_ratio(runs: Runs, a: str, b: str) -> float:
+    return rate(runs[b]) / rate(runs[a])
+
+
 def ratio(runs: Runs, a: str, b: str) -> str:
     """Mean rate of b over a, and the range of the pairwise ratios (rep i of a with rep i of b)."""
     pairs = [rb["rate"] / ra["rate"] for ra, rb in zip(runs[a], runs[b])]
     spread = f" ({min(pairs):.2f}-{max(pairs):.2f})" if len(pairs) > 1 else ""
-    return f"**{rate(runs[b]) / rate(runs[a]):.2f}x**{spread}"
+    return f"**{mean_ratio(runs, a, b):.2f}x**{spread}"
 
 
 def latency(runs: list[dict[str, Any]]) -> str:
@@ -81,7 +85,8 @@ def pair_table(pairs: list[dict[str, Any]], part: str, names: tuple[str, str],
         runs = pair[part]
         lines.append(f"| {pair['kind']} | {pair['workers']} | {rate(runs[a]):,.0f} |"
                      f" {rate(runs[b]):,.0f} | {ratio(runs, a, b)} | {latency(runs[a])} |"
-                     f" {latency(runs[b])} | {rss(pair['rss_mib'][a])} / {rss(pair['rss_mib'][b])} |")
+                     f" {latency(runs[b])} | {rss(pair['rss_mib'][a])} /"
+                     f" {rss(pair['rss_mib'][b])} |")
     return lines
 
 
@@ -150,7 +155,8 @@ def document(results: dict[str, Any], plan: Plan, command: str, note: str | None
              *pair_table(pairs, "lookup", ("floor", "subsvc"),
                          ("one-SELECT lookup", "/status/api/me")), ""]
     if results["history"]:
-        parts += ["## Webhooks with history already stored", "", *history_table(results["history"]), ""]
+        parts += ["## Webhooks with history already stored", "",
+                  *history_table(results["history"]), ""]
     parts += ["## Checks", "", *checks_table(results), ""]
     problems = results["problems"]
     parts += ["**Checks failed:**", "", *[f"- {p}" for p in problems], ""] if problems else \
@@ -159,24 +165,29 @@ def document(results: dict[str, Any], plan: Plan, command: str, note: str | None
 
 
 def headline(results: dict[str, Any]) -> list[str]:
+    """The README's table: subsvc over the floor per database, and big over small history."""
+    kinds = ("sqlite", "postgres")
     lines = ["| | SQLite | Postgres |", "|---|---|---|"]
     for part, label in (("unique", "webhooks, subsvc / floor"), ("dup", "webhooks, each sent 3x"),
                         ("lookup", "`GET /status/api/me` / one-SELECT lookup")):
-        cells = []
-        for kind in ("sqlite", "postgres"):
-            figures = [f"{ratio(p[part], 'floor', 'subsvc').split(' ')[0].strip('*')}"
-                       f" ({p['workers']} w, p99 {max(r['p99_us'] for r in p[part]['subsvc']) / 1000:.0f} ms)"
-                       for p in results["pairs"] if p["kind"] == kind]
-            cells.append(", ".join(figures) or "not run")
+        cells = [", ".join(headline_figure(p, part) for p in results["pairs"] if p["kind"] == kind)
+                 or "not run" for kind in kinds]
         lines.append(f"| {label} | {' | '.join(cells)} |")
+    history: dict[str, dict[str, str]] = {}
     for hist in results["history"]:
         small, big = (str(level) for level in hist["levels"])
-        lines.append(f"| {hist['kind']}: {int(big):,} stored / {int(small):,} stored |"
-                     f" {ratio(hist['unique'], small, big).split(' ')[0].strip('*')} | |"
-                     if hist["kind"] == "sqlite" else
-                     f"| {hist['kind']}: {int(big):,} stored / {int(small):,} stored | |"
-                     f" {ratio(hist['unique'], small, big).split(' ')[0].strip('*')} |")
+        label = f"webhooks, {int(big):,} stored / {int(small):,} stored"
+        history.setdefault(label, {})[hist["kind"]] = \
+            f"{mean_ratio(hist['unique'], small, big):.2f}x"
+    for label, figures in history.items():
+        lines.append(f"| {label} | {' | '.join(figures.get(kind, 'not run') for kind in kinds)} |")
     return lines
+
+
+def headline_figure(pair: dict[str, Any], part: str) -> str:
+    p99 = max(run["p99_us"] for run in pair[part]["subsvc"]) / 1000
+    return (f"{mean_ratio(pair[part], 'floor', 'subsvc'):.2f}x ({pair['workers']} workers,"
+            f" p99 {p99:.0f} ms)")
 
 
 def write_outputs(results: dict[str, Any], plan: Plan, command: str, output: Path,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.events import EventFile, Prices, write_events
+from bench.events import Prices, write_events
 from bench.measure import Range
 from bench.report import write_outputs
 from bench.scenarios import measure_history, measure_pair
@@ -72,7 +72,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="Postgres URL (default: TEST_DATABASE_URL); each run gets a fresh schema")
     p.add_argument("--sqlite-only", action="store_true", help="skip Postgres even if a URL is set")
     p.add_argument("--duration", type=float, help="seconds per measurement (10; quick: 2)")
-    p.add_argument("--reps", type=int, help="floor/subsvc pairs per figure, alternating (2; quick: 1)")
+    p.add_argument("--reps", type=int,
+                   help="floor/subsvc pairs per figure, alternating (2; quick: 1)")
     p.add_argument("--workers", type=ints, help="gunicorn worker counts (2,4; quick: 2)")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--threads", type=int, help="gunicorn THREADS (default: gunicorn.conf.py's)")
@@ -96,7 +97,8 @@ def plan_of(args: argparse.Namespace) -> Plan:
         (1000, 10_000) if quick else (1000, 100_000) if args.no_1m else (1000, 1_000_000))
     kinds = ("sqlite",) if args.sqlite_only or not args.postgres else ("sqlite", "postgres")
     duration = args.duration or (2.0 if quick else 10.0)
-    return Plan(kinds=kinds, pg_url=args.postgres, workers=args.workers or ((2,) if quick else (2, 4)),
+    workers = args.workers or ((2,) if quick else (2, 4))
+    return Plan(kinds=kinds, pg_url=args.postgres, workers=workers,
                 load=Load(args.connections, duration), warmup=1.0 if quick else 2.0,
                 reps=args.reps or (1 if quick else 2), max_rate=args.max_rate,
                 lookup_users=args.lookup_users or (200 if quick else 1000),

@@ -6,7 +6,6 @@ fresh Postgres schema dropped afterwards.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import uuid
@@ -110,7 +109,8 @@ def inbox_counts(database_url: str) -> dict[str, int]:
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT status, count(*) FROM inbox_events GROUP BY status"))
+            rows = conn.execute(sa.text("SELECT status, count(*) FROM inbox_events"
+                                        " GROUP BY status"))
             return {str(status): int(n) for status, n in rows}
     finally:
         engine.dispose()
@@ -124,6 +124,3 @@ def scalar(database_url: str, sql: str) -> Any:
     finally:
         engine.dispose()
 
-
-def dump(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)

@@ -43,7 +43,11 @@ function common.done(summary, latency)
     local total = 0
     for _, thread in ipairs(common.threads) do
       local value = thread:get(name) or 0
-      if name == "first_bad_status" then total = math.max(total, value) else total = total + value end
+      if name == "first_bad_status" then
+        total = math.max(total, value)
+      else
+        total = total + value
+      end
     end
     add(name, total)
   end
