@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test migrate serve clean bench
+.PHONY: run test install install-test migrate serve clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,5 +32,11 @@ test: install-test
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache .hypothesis
 
+# subsvc against a minimal receiver under gunicorn and wrk; writes docs/performance.md.
+# Postgres too when TEST_DATABASE_URL is set. BENCH_ARGS passes options (python -m bench.run -h).
 bench: install-test
-	$(BIN)/python tests/bench_hot_path.py $(if $(TEST_DATABASE_URL),--postgres $(TEST_DATABASE_URL))
+	bench/ensure-wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick:
+	$(MAKE) bench BENCH_ARGS="--quick $(BENCH_ARGS)"
