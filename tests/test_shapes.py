@@ -151,6 +151,19 @@ def test_paused_converges_whichever_arrives_first(app: Flask, client: FlaskClien
     assert (body["subscription"]["status"], body["tier"], body["entitled"]) == ("paused", "free", False)
 
 
+@pytest.mark.parametrize("type_", ["invoice.payment_failed", "invoice.paid"])
+def test_an_invoice_newer_than_the_pause_leaves_it_paused(app: Flask, client: FlaskClient,
+                                                         type_: str) -> None:
+    c = sim.Customer.make(17)
+    deliver_ok(client, subscription_event("customer.subscription.created", c))
+    deliver_ok(client, subscription_event("customer.subscription.paused", c, at=START + 10,
+                                          status="paused"))
+
+    deliver_ok(client, invoice_event(type_, c, at=START + 20, billing_reason="subscription_cycle"))
+
+    assert subscription_row(app, c.subscription).status == "paused"
+
+
 def test_resume_older_than_an_invoice_lets_the_invoice_speak(app: Flask, client: FlaskClient) -> None:
     """Pause, resume, then a failed invoice: past_due, in either arrival order of resume and invoice."""
     c = sim.Customer.make(8)
