@@ -110,6 +110,8 @@ def in_order(app: Flask, client: FlaskClient, name: str, api: str) -> dict[str, 
     deciding = next(s for s in state["subscriptions"] if s[0] == "deciding")
     assert deciding[1:3] == (expected["status"], expected["price_id"])
     assert deciding[4] == expected["cancel_at_period_end"]
+    cancel_at = expected["cancel_at"]
+    assert deciding[5] == (datetime.fromtimestamp(cancel_at, UTC) if cancel_at else None)
     assert deciding[6] == datetime.fromtimestamp(expected["current_period_end"], UTC)
     return state
 

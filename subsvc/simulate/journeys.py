@@ -38,10 +38,12 @@ class Customer:
                    subscription=new_id("sub"), session=checkout_session_id())
 
 
-def expected(sub_id: str, status: str, price_id: str, period_end: int, cancel_at_period_end: bool) -> Expected:
+def expected(sub_id: str, status: str, price_id: str, period_end: int, cancel_at_period_end: bool,
+             cancel_at: int | None = None) -> Expected:
     """The final subscription values a lifecycle promises."""
     return {"subscription_id": sub_id, "status": status, "price_id": price_id,
-            "current_period_end": period_end, "cancel_at_period_end": cancel_at_period_end}
+            "current_period_end": period_end, "cancel_at_period_end": cancel_at_period_end,
+            "cancel_at": cancel_at}
 
 
 class Journey:

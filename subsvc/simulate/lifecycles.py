@@ -18,7 +18,7 @@ def lifecycle_full(c: Customer, *, pro_price: str, business_price: str, start: i
                    api_version: str = API_NEW, portal_cancel: bool = False) -> Scenario:
     """Checkout -> incomplete -> active -> paid -> upgrade -> renewal with proration -> cancel -> deleted.
 
-    Final: ``c.subscription`` "canceled" on ``business_price``, current_period_end = start + 2 months,
+    Final: ``c.subscription`` "canceled" on ``business_price``, current_period_end = cancel_at = start + 2 months,
     cancel_at_period_end True. With ``portal_cancel`` the cancel is expressed the flexible-billing /
     Customer Portal way (``cancel_at`` = period end, ``cancel_at_period_end`` False) and the final flag is False.
     """
@@ -49,7 +49,7 @@ def lifecycle_full(c: Customer, *, pro_price: str, business_price: str, start: i
         j.sub("customer.subscription.deleted", p2, status="canceled", p=j.business, period=(p1, p2),
               latest_invoice=in2, cancel_at_period_end=flag, cancel_at=p2, canceled_at=cancel, automatic=True),
     ]
-    return events, expected(c.subscription, "canceled", business_price, p2, flag)
+    return events, expected(c.subscription, "canceled", business_price, p2, flag, cancel_at=p2)
 
 
 def lifecycle_past_due(c: Customer, *, pro_price: str, start: int, api_version: str = API_NEW) -> Scenario:
