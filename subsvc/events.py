@@ -1,9 +1,14 @@
 """A verified Stripe event as plain data, and every API-version-dependent field lookup.
 
-Stripe moved fields in API version 2025-03-31: the period end went from the
-subscription onto its items, and `invoice.subscription` became
-`invoice.parent.subscription_details.subscription`. Both shapes are read here
-and nowhere else.
+Stripe moved fields between API versions, and an account stays on the version
+it was created with, so every shape is read here and nowhere else:
+- legacy versions carry `plan` (and `quantity`) on a subscription without `items`;
+- 2025-03-31 moved the period end from the subscription onto its items, and
+  `invoice.subscription` to `invoice.parent.subscription_details.subscription`;
+  it also dropped `invoice.paid` (`invoice.status` says it);
+- flexible billing (the default since 2025-09-30) allows items of mixed intervals;
+- Accounts v2 names the customer `customer_account` (an `acct_…`), beside or
+  instead of `customer`.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ class StripeEvent:
 
     @property
     def customer_id(self) -> str | None:
-        return id_of(self.object.get("customer"))
+        return customer_of(self.object)
 
     @property
     def lock_subject(self) -> str:
@@ -191,26 +196,51 @@ def as_epoch(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def customer_of(obj: JsonDict) -> str | None:
+    """The Stripe customer a subscription, invoice or checkout session belongs to.
+
+    An Accounts v2 customer is an Account: objects about it carry its `acct_…`
+    id as `customer_account`, with `customer` null or a `cus_…` mirror that
+    not every object names. The account id is the one every object carries,
+    so it is the identity when present; otherwise the v1 `customer`.
+    """
+    return as_str(obj.get("customer_account")) or id_of(obj.get("customer"))
+
+
 # --- subscriptions -----------------------------------------------------------
 
 def subscription_prices(sub: JsonDict) -> list[JsonDict]:
-    """The price objects of the subscription's items (a bare id becomes {"id": …})."""
-    prices = []
-    for item in items_of(sub, "items"):
-        price = item.get("price") or item.get("plan")
-        if isinstance(price, str):
-            price = {"id": price}
-        if isinstance(price, dict) and isinstance(price.get("id"), str):
-            prices.append(price)
-    return prices
+    """The price objects of the subscription's items (a bare id becomes {"id": …}).
+
+    Legacy versions have no `items`: the subscription's own `plan` is its price.
+    An empty list means the payload names no price at all.
+    """
+    prices = [price for item in items_of(sub, "items") if (price := _price_of(item))]
+    legacy = _price_of({"plan": sub.get("plan")})
+    return prices or ([legacy] if legacy else [])
+
+
+def _price_of(item: JsonDict) -> JsonDict | None:
+    price = item.get("price") or item.get("plan")
+    if isinstance(price, str):
+        price = {"id": price}
+    if isinstance(price, dict) and isinstance(price.get("id"), str) and price["id"]:
+        return price
+    return None
 
 
 def subscription_period_end(sub: JsonDict) -> int | None:
-    # Before 2025-03-31 on the subscription; from then on, on each item.
+    """When the subscription next bills or ends, as this payload says.
+
+    Before 2025-03-31 on the subscription; from then on, on each item. With
+    items of mixed intervals (flexible billing) the earliest item end is the
+    subscription's: a monthly item renews in a month even beside a yearly one.
+    Across events the latest value still wins (apply_period_end).
+    """
     ends = [as_epoch(sub.get("current_period_end"))]
     ends += [as_epoch(item.get("current_period_end")) for item in items_of(sub, "items")]
     known = [end for end in ends if end is not None]
-    return max(known) if known else None
+    return min(known) if known else None
 
 
 # --- invoices ----------------------------------------------------------------
@@ -234,12 +264,25 @@ def invoice_period_end(invoice: JsonDict) -> int | None:
     """The end of the period a subscription invoice pays for.
 
     Not `invoice.period_end`, which for a renewal looks back one period, and
-    not a proration line, whose period can end anywhere.
+    not a proration line, whose period can end anywhere. With lines of mixed
+    intervals, the earliest end: that is when the subscription bills next.
     """
     ends = [as_epoch(dig(line, "period", "end")) for line in items_of(invoice, "lines")
             if _is_subscription_line(line)]
     known = [end for end in ends if end is not None]
-    return max(known) if known else None
+    return min(known) if known else None
+
+
+def invoice_is_paid(invoice: JsonDict) -> bool:
+    """Whether the invoice is paid in full.
+
+    From 2025-05-28 an invoice can be paid in parts: `amount_paid > 0` with
+    `status: "open"` is a partial payment. `status` is the word on it; only
+    versions old enough to lack it are read by their `paid` flag.
+    """
+    if "status" in invoice:
+        return invoice["status"] == "paid"
+    return invoice.get("paid") is True
 
 
 def invoice_email(invoice: JsonDict) -> str | None:

@@ -28,7 +28,7 @@ INTERNAL_URL = "/subscriptions/internal/stripe-webhook"
 PRO = "price_pro_monthly"
 BUSINESS = "price_business_monthly"
 UNMAPPED = "price_1UnmappedPriceForTest0"
-APIS = [sim.API_OLD, sim.API_NEW]
+APIS = list(sim.API_VERSIONS)  # every shape family: legacy, 2024-06-20, basil, endive
 
 START = 1_767_268_800  # 2026-01-01T12:00:00Z
 P1 = sim.add_interval(START)
@@ -36,7 +36,8 @@ P2 = sim.add_interval(START, n=2)
 
 HANDLED_TYPES = [
     "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
-    "customer.subscription.deleted", "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed",
+    "customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed",
+    "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed",
 ]
 
 
@@ -124,7 +125,7 @@ def handled_event(type_: str, c: sim.Customer, api: str) -> Json:
     if type_ == "checkout.session.completed":
         return checkout(c, api=api)
     if type_.startswith("customer.subscription."):
-        status = "canceled" if type_.endswith("deleted") else "active"
+        status = {"deleted": "canceled", "paused": "paused"}.get(type_.rsplit(".", 1)[1], "active")
         return subscription_event(type_, c, api=api, status=status)
     if type_ == "invoice.payment_failed":
         return invoice_event(type_, c, api=api, at=P1, period=(P1, P2),

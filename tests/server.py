@@ -65,6 +65,10 @@ def journey(name: str, api: str, start: int) -> tuple[sim.Customer, list[Json], 
     return c, events, expected
 
 
+def iso(epoch: int | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def expected_status(expected: sim.Expected) -> dict[str, Any]:
     """The part of the status JSON a lifecycle's expected final values pin down."""
     entitled = expected["status"] in ENTITLED
@@ -76,6 +80,7 @@ def expected_status(expected: sim.Expected) -> dict[str, Any]:
             "id": expected["subscription_id"], "status": expected["status"],
             "price_id": expected["price_id"], "current_period_end": period_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "cancel_at_period_end": expected["cancel_at_period_end"],
+            "cancel_at": iso(expected["cancel_at"]),
         },
     }
 

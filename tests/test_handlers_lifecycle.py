@@ -1,4 +1,4 @@
-"""Each handled event type alone, and whole subscription lifecycles, on both Stripe API versions."""
+"""Each handled event type alone, and whole subscription lifecycles, in every shape family."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,6 +20,8 @@ ALONE: dict[str, tuple[str, str | None, str | None, int | None]] = {
     "customer.subscription.created": ("active", "pro", PRO, P1),
     "customer.subscription.updated": ("active", "pro", PRO, P1),
     "customer.subscription.deleted": ("canceled", "pro", PRO, P1),
+    "customer.subscription.paused": ("paused", "pro", PRO, P1),
+    "customer.subscription.resumed": ("active", "pro", PRO, P1),
     "invoice.payment_succeeded": ("active", None, None, P1),
     "invoice.paid": ("active", None, None, P1),
     "invoice.payment_failed": ("past_due", None, None, None),
@@ -30,7 +32,8 @@ ALONE: dict[str, tuple[str, str | None, str | None, int | None]] = {
 @pytest.mark.parametrize("type_", HANDLED_TYPES)
 def test_each_handled_type_alone_is_processed_and_sets_state(
         app: Flask, client: FlaskClient, type_: str, api: str) -> None:
-    c = sim.Customer.make(1)
+    # Endive payloads come from an Accounts v2 customer: `customer_account`, `customer` null.
+    c = sim.Customer.make(1, accounts_v2=api == sim.API_ENDIVE)
     event = handled_event(type_, c, api)
 
     response = deliver(client, event)
@@ -100,7 +103,7 @@ def test_full_lifecycle_state_after_each_step(app: Flask, client: FlaskClient, a
     assert len(inbox(app)) == len(events)
     assert status_of(client, c.email)["subscription"] == {
         "id": expected["subscription_id"], "status": "canceled", "price_id": BUSINESS,
-        "current_period_end": iso(P2), "cancel_at_period_end": True,
+        "current_period_end": iso(P2), "cancel_at_period_end": True, "cancel_at": iso(P2),
     }
 
 

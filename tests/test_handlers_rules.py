@@ -120,6 +120,8 @@ def test_event_before_checkout_is_merged_into_user_created_beforehand(
 @pytest.mark.parametrize("api", APIS)
 def test_tier_of_a_price(app: Flask, client: FlaskClient, api: str, price_id: str,
                          lookup_key: str | None, metadata: dict[str, str], tier: str) -> None:
+    if lookup_key and api == sim.API_LEGACY:
+        pytest.skip("a legacy plan has no lookup_key (a Price's)")
     c = sim.Customer.make(6)
     deliver_ok(client, checkout(c, api=api, tier=None))
 

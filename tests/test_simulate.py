@@ -252,3 +252,88 @@ def test_lifecycle_class() -> None:
     events, expected = sim.Lifecycle("trial", c, pro_price="price_pro", start=START).build()
     assert expected["status"] == "active" and events[1]["data"]["object"]["status"] == "trialing"
     assert events[0]["data"]["object"]["payment_status"] == "no_payment_required"
+
+
+# --- the legacy and endive families, flexible billing, partial payments (issue 8) ----------------
+
+def _model_fields(cls: type) -> set[str]:
+    return {name for klass in cls.__mro__ for name in getattr(klass, "__annotations__", {})}
+
+
+def test_legacy_subscription_carries_its_plan_and_no_items() -> None:
+    sub = _sub(sim.API_LEGACY)
+    assert "items" not in sub and (sub["plan"]["id"], sub["plan"]["object"], sub["quantity"]) == (
+        "price_pro", "plan", 1)
+    assert sub["current_period_end"] == sim.add_interval(START)
+    ev = sim.event("customer.subscription.created", sub, api_version=sim.API_LEGACY)
+    assert isinstance(ev["request"], str) and ev["request"].startswith("req_")
+
+
+def test_legacy_invoice_has_no_status_and_its_lines_name_plans() -> None:
+    for paid in (True, False):
+        inv = _inv(sim.API_LEGACY, paid=paid)
+        assert "status" not in inv and (inv["paid"], inv["closed"], inv["subscription"]) == (paid, paid, "sub_X")
+        [line] = inv["lines"]["data"]
+        assert (line["type"], line["plan"]["id"], line["proration"]) == ("subscription", "price_pro", False)
+        assert "price" not in line
+
+
+@pytest.mark.parametrize("name", ["full", "paused", "mixed_intervals"])
+def test_endive_objects_use_only_fields_of_the_stripe_library_models(name: str) -> None:
+    """stripe-python 16.x pins 2026-10-28.endive: its models list every field of that version."""
+    models: dict[str, type] = {"subscription": stripe.Subscription, "invoice": stripe.Invoice,
+                               "checkout.session": stripe.checkout.Session}
+    c = sim.Customer.make(name, accounts_v2=True)
+    events, _ = sim.Lifecycle(name, c, pro_price="price_pro", start=START, api_version=sim.API_ENDIVE).build()
+    for ev in events:
+        assert set(ev) <= _model_fields(stripe.Event)
+        obj = ev["data"]["object"]
+        assert set(obj) <= _model_fields(models[obj["object"]]), obj["object"]
+        assert (obj["customer"], obj["customer_account"]) == (None, c.customer)
+        for item in obj.get("items", {}).get("data", []):
+            assert set(item) <= _model_fields(stripe.SubscriptionItem)
+        for line in obj.get("lines", {}).get("data", []):
+            assert set(line) <= _model_fields(stripe.InvoiceLineItem)
+
+
+def test_endive_subscription_fields() -> None:
+    active = _sub(sim.API_ENDIVE)
+    assert active["customer_account"] is None and active["customer"] == "cus_X"
+    assert active["billing_mode"]["type"] == "flexible" and active["status_details"] is None
+    paused = _sub(sim.API_ENDIVE, status="paused", paused_at=START + 9, pause_reason="final_payment_failure")
+    assert paused["status_details"] == {"paused": {"subscription": {"type": "final_payment_failure"},
+                                                   "transitioned_at": START + 9, "type": "subscription"}}
+    for api in (sim.API_OLD, sim.API_NEW):
+        assert "customer_account" not in _sub(api) and "billing_mode" not in _sub(api)
+
+
+def test_mixed_interval_items_and_lines() -> None:
+    year = sim.add_interval(START, "year")
+    yearly = sim.price(price_id="price_yearly", interval="year")
+    sub = _sub(sim.API_NEW, extra_prices=[yearly], extra_periods=[(START, year)])
+    assert [i["current_period_end"] for i in sub["items"]["data"]] == [sim.add_interval(START), year]
+    inv = _inv(sim.API_NEW, extra_lines=[{"price_id": "price_yearly", "amount": 9900, "start": START, "end": year}])
+    assert [ln["period"]["end"] for ln in inv["lines"]["data"]] == [sim.add_interval(START, n=2), year]
+    assert inv["total"] == 1900 + 9900
+
+
+def test_partial_payment_leaves_the_invoice_open() -> None:
+    inv = _inv(sim.API_NEW, paid=False, amount_paid=500)
+    assert (inv["status"], inv["amount_due"], inv["amount_paid"], inv["amount_remaining"]) == ("open", 1900, 500, 1400)
+
+
+@pytest.mark.parametrize("api", [sim.API_OLD, sim.API_NEW, sim.API_ENDIVE])
+def test_paused_lifecycle(api: str) -> None:
+    c = sim.Customer.make(4)
+    events, expected = sim.lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api, resume=True)
+    created = [e["created"] for e in events]
+    assert created == sorted(created) and expected["status"] == "active"
+    kinds = [(e["type"], e["data"]["object"]["status"]) for e in events]
+    assert ("customer.subscription.paused", "paused") in kinds and kinds[-2] == (
+        "customer.subscription.resumed", "active")
+    failed, paid = (e["data"]["object"] for e in events if e["data"]["object"]["object"] == "invoice"
+                    and e["data"]["object"]["billing_reason"] == "subscription_cycle")
+    assert failed["id"] == paid["id"]  # the customer pays the very invoice that failed
+    assert events[-3]["created"] > events[6]["created"]  # ... after the pause
+    _, final = sim.lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api)
+    assert final["status"] == "paused"

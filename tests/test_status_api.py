@@ -52,8 +52,10 @@ def test_me_with_the_right_key_answers_the_status_json(
     assert response.status_code == 200
     assert response.get_json() == {
         "email": c.email, "external_id": c.external_id, "tier": "pro", "entitled": True,
+        "limits": {"widgets": 10},
         "subscription": {"id": c.subscription, "status": "active", "price_id": PRO,
-                         "current_period_end": iso(P1), "cancel_at_period_end": False},
+                         "current_period_end": iso(P1), "cancel_at_period_end": False,
+                         "cancel_at": None},
         "api_key_prefix": user.api_key_prefix,
     }
     assert key.startswith(user.api_key_prefix)
@@ -79,7 +81,7 @@ def test_user_without_subscription_is_free(app: Flask, client: FlaskClient, runn
 
     assert (response.status_code, response.get_json()) == (200, {
         "email": "solo@example.com", "external_id": None, "tier": "free", "entitled": False,
-        "subscription": None, "api_key_prefix": user.api_key_prefix,
+        "limits": {"widgets": 1}, "subscription": None, "api_key_prefix": user.api_key_prefix,
     })
 
 

@@ -1,5 +1,8 @@
 """Entitlement: which statuses keep a paid tier, and a user's resulting tier.
 
+`paused` keeps nothing: a paused subscription does not bill (ordering.py says
+how it stays paused).
+
 It depends on status only, never on the wall clock: Stripe says when a
 subscription ends (customer.subscription.deleted).
 """
@@ -53,6 +56,15 @@ def user_tier_name(subs: list[Subscription], tiers: list[Tier], policy: Policy) 
     if deciding is not None and is_entitled(deciding.status, policy) and deciding.tier:
         return deciding.tier
     return FREE
+
+
+def on_paid_tier(tier_name: str) -> bool:
+    """`entitled` in the status JSON: on a tier other than free, so it always agrees with `tier`.
+
+    An entitled status alone is not enough: its tier may not be known yet (a
+    checkout without `metadata.tier` before its subscription event).
+    """
+    return tier_name != FREE
 
 
 def has_entitlement(subs: list[Subscription], policy: Policy) -> bool:

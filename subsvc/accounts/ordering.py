@@ -39,6 +39,27 @@ FETCH_MARGIN_SECONDS. Against snapshot events that ranks it where it belongs:
 An invoice or checkout is different: what the handlers read of it (paid or
 failed, its lines, its session) does not change once the event happened, so
 a fetched invoice or checkout keeps its thin event's own `created`.
+
+Paused (API 2026-09-30 and later: on demand, or automatically after the
+final payment failure): only a subscription event moves a subscription out of
+`paused`. A paid or failed invoice of a paused subscription says nothing of its
+status, even when it is newer than the pause (the customer paying the open
+invoice that led to the pause does not resume it; Stripe sends
+`customer.subscription.resumed` when it does). No single version order can say
+this: with a pause P, a later resume R and an invoice I newer than both, the
+sets {P, I}, {R, I} and {P, R} need P > I, I > R and R > P, a cycle. So two
+maxima are kept, each order-independent on its own:
+- the newest event to speak of status (status version above), and its word
+  (`event_status`);
+- the newest subscription event (details version above: every subscription
+  event writes the details when it is newest), and its word
+  (`subscription_status`).
+The status shown is a function of the pair (`settled_status`): `paused` when
+the newest subscription event says so and the newest word is not terminal,
+else the newest word. A function of two order-independent values is itself
+order-independent, so any permutation still converges. An invoice older than
+the pause loses on both counts anyway; an invoice paid after a resume counts
+again, as before.
 """
 from __future__ import annotations
 
@@ -82,3 +103,10 @@ def details_version(status: str | None, source: Source, created: int, event_id: 
     terminal, authoritative, stamp, progress = _parts(status, source, created)
     return f"{authoritative}{stamp}{terminal}{progress}{event_id}"
 
+
+
+def settled_status(event_status: str | None, subscription_status: str | None) -> str | None:
+    """The status shown: the newest word, except that only a subscription event ends a pause."""
+    if subscription_status == S.PAUSED and event_status not in TERMINAL:
+        return S.PAUSED
+    return event_status

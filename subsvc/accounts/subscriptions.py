@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from subsvc.accounts.ordering import Source, details_version, status_version
+from subsvc.accounts.ordering import (
+    Source, details_version, settled_status, status_version,
+)
 from subsvc.accounts.users import resolve_user
 from subsvc.models import Subscription, User
 from subsvc.models.base import DbSession, from_epoch
@@ -53,13 +55,18 @@ def _missing(stripe_id: str) -> Subscription:  # pragma: no cover - defensive
 
 
 def apply_status(sub: Subscription, status: str, stamp: Stamp) -> bool:
-    """Record `status` if this event outranks the one that set the current status."""
+    """Record `status` if this event outranks the one that set the current status.
+
+    Call it after apply_details: the status shown also depends on the newest
+    subscription event's word (a pause ends only by one; ordering.py).
+    """
     version = status_version(status, stamp.source, stamp.created, stamp.event_id)
     _touch(sub, stamp)
-    if version <= sub.status_version:
-        return False
-    sub.status, sub.status_version = status, version
-    return True
+    newer = version > sub.status_version
+    if newer:
+        sub.event_status, sub.status_version = status, version
+    sub.status = settled_status(sub.event_status, sub.subscription_status)
+    return newer
 
 
 def outranks_details(sub: Subscription, status: str | None, stamp: Stamp) -> bool:
@@ -73,6 +80,7 @@ def apply_details(sub: Subscription, status: str | None, stamp: Stamp, *, tier: 
     if not outranks_details(sub, status, stamp):
         return False
     sub.details_version = details_version(status, stamp.source, stamp.created, stamp.event_id)
+    sub.subscription_status = status if stamp.source is Source.SUBSCRIPTION else None
     sub.price_id, sub.tier = price_id, tier
     sub.cancel_at_period_end, sub.cancel_at = cancel_at_period_end, cancel_at
     return True

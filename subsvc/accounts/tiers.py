@@ -23,6 +23,14 @@ class UnknownPrice(Exception):
         super().__init__(f"price {', '.join(self.price_ids)} maps to no tier")
 
 
+class NoPrice(Exception):
+    """A subscription event names no price at all: it fails loudly, never a silent free tier."""
+
+    def __init__(self, subscription_id: str) -> None:
+        self.subscription_id = subscription_id
+        super().__init__(f"subscription {subscription_id} names no price (no items, no plan)")
+
+
 class UnknownTier(Exception):
     def __init__(self, name: str) -> None:
         self.name = name

@@ -20,11 +20,15 @@ from subsvc.simulate.ids import derived_id
 
 Json = dict[str, Any]
 
-API_VERSIONS = {"old": sim.API_OLD, "new": sim.API_NEW}
+# The shape families subsvc.simulate renders (simulate/ids.py), by a short name.
+API_VERSIONS = {"legacy": sim.API_LEGACY, "old": sim.API_OLD, "new": sim.API_NEW,
+                "endive": sim.API_ENDIVE}
 SUBSCRIPTION_STATUS = {
     "customer.subscription.created": "active",
     "customer.subscription.updated": "active",
     "customer.subscription.deleted": "canceled",
+    "customer.subscription.paused": "paused",
+    "customer.subscription.resumed": "active",
 }
 # Id prefixes Stripe uses for the objects of some event types we do not handle.
 _OBJECT_PREFIXES = {"customer": "cus", "payment_intent": "pi", "charge": "ch", "product": "prod",
@@ -79,7 +83,7 @@ def build_event(type_: str, j: Journey, *, at: int, status: str | None = None,
         obj = sim.checkout_session(customer=j.customer, subscription=j.subscription, email=j.email,
                                    client_reference_id=j.external_id, tier=j.tier, session_id=j.session,
                                    created=at - 95, invoice=sim.new_id("in"),
-                                   amount_total=j.price["unit_amount"])
+                                   amount_total=j.price["unit_amount"], api_version=j.api_version)
     elif type_.startswith("customer.subscription."):
         obj = _subscription(j, status or SUBSCRIPTION_STATUS.get(type_, "active"), at)
     elif type_.startswith("invoice."):
@@ -100,7 +104,8 @@ def _subscription(j: Journey, status: str, at: int) -> Json:
                             price_id=j.price["id"], lookup_key=j.price["lookup_key"],
                             price_metadata=j.price["metadata"], unit_amount=j.price["unit_amount"],
                             status=status, period_start=at, period_end=sim.add_interval(at),
-                            canceled_at=ended, ended_at=ended, api_version=j.api_version)
+                            canceled_at=ended, ended_at=ended, api_version=j.api_version,
+                            paused_at=at if status == "paused" else None)
 
 
 def _other_object(type_: str, j: Journey, at: int) -> Json:

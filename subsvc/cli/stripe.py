@@ -47,8 +47,9 @@ TIMEOUT_SECONDS = 10
 @click.option("--status", type=click.Choice([s.value for s in SubscriptionStatus]),
               help="The subscription's status, for customer.subscription.* events.")
 @click.option("--url", default=DEFAULT_URL, show_default=True)
-@click.option("--api-version", "api", type=click.Choice(list(API_VERSIONS)), default="new",
-              show_default=True, help=f"old: {sim.API_OLD}, new: {sim.API_NEW}")
+@click.option("--api-version", "api", type=click.Choice([*API_VERSIONS, *API_VERSIONS.values()]),
+              default="new", show_default=True,
+              help="The payload shape: " + ", ".join(f"{k} ({v})" for k, v in API_VERSIONS.items()))
 def simulate_command(type_: str, email: str, tier_name: str | None, price_id: str | None,
                      customer: str | None, subscription: str | None, status: str | None,
                      url: str, api: str) -> None:
@@ -68,7 +69,7 @@ def simulate_command(type_: str, email: str, tier_name: str | None, price_id: st
     # lock (BEGIN IMMEDIATE), which the server needs to apply the event.
     db.session.rollback()
     j = journey(email, price, tier=tier, customer=customer, subscription=subscription,
-                api_version=API_VERSIONS[api])
+                api_version=API_VERSIONS.get(api, api))
     event = build_event(type_, j, at=int(time.time()), status=status)
     body, headers = sim.signed_request(event, secrets[0])
     click.echo(f"Sending {type_} {event['id']} for {j.email} (customer {j.customer}, "

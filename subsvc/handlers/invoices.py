@@ -7,7 +7,10 @@ from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import (
     Stamp, apply_period_end, apply_status, get_or_create_subscription,
 )
-from subsvc.events import JsonDict, StripeEvent, invoice_email, invoice_period_end, invoice_subscription_id
+from subsvc.events import (
+    JsonDict, StripeEvent, invoice_email, invoice_is_paid, invoice_period_end,
+    invoice_subscription_id,
+)
 from subsvc.extensions import db
 from subsvc.handlers.registry import handles
 from subsvc.models import Subscription, SubscriptionStatus
@@ -21,10 +24,14 @@ def _for_subscription(invoice: JsonDict) -> bool:
 def on_invoice_paid(event: StripeEvent, policy: Policy) -> None:
     invoice = event.object
     sub = _subscription_of(event)
-    # A $0 invoice (a trial's first) pays for nothing: it says nothing of status.
-    if (invoice.get("amount_paid") or invoice.get("total") or 0) > 0:
-        apply_status(sub, SubscriptionStatus.ACTIVE, Stamp(event.id, event.created, Source.INVOICE))
-    apply_period_end(sub, invoice_period_end(invoice))
+    # A partly paid invoice (2025-05-28 and later) pays for nothing yet.
+    if invoice_is_paid(invoice):
+        # A $0 invoice (a trial's first) is paid but pays for nothing: it says
+        # nothing of status; its period still stands.
+        if (invoice.get("amount_paid") or invoice.get("total") or 0) > 0:
+            apply_status(sub, SubscriptionStatus.ACTIVE,
+                         Stamp(event.id, event.created, Source.INVOICE))
+        apply_period_end(sub, invoice_period_end(invoice))
     onboard_if_due(db.session, sub.user, policy, checkout=False)
 
 

@@ -41,13 +41,20 @@ class Subscription(Base):
     # reveals a key only within WELCOME_REVEAL_HOURS of it.
     checkout_created: Mapped[int | None] = mapped_column(BigInteger)
 
+    # `status` is what subsvc says (ordering.settled_status); it is decided by
+    # two words kept beside it: that of the event holding `status_version`
+    # (the newest to speak of status), and that of the newest subscription
+    # event (`subscription_status`, set with the details), which alone moves
+    # a subscription out of `paused`.
     status: Mapped[str | None] = mapped_column(String(32))
     status_version: Mapped[str] = mapped_column(String(128), default="")
+    event_status: Mapped[str | None] = mapped_column(String(32))
 
     price_id: Mapped[str | None] = mapped_column(String(255))
     tier: Mapped[str | None] = mapped_column(String(64))
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     cancel_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    subscription_status: Mapped[str | None] = mapped_column(String(32))
     details_version: Mapped[str] = mapped_column(String(128), default="")
 
     # Periods only move forward: the latest value any event carried.

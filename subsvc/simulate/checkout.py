@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from .ids import DAY, checkout_session_id, new_id, now
-from .shapes import Json, ordered
+from .ids import API_NEW, DAY, checkout_session_id, is_endive_api, new_id, now
+from .shapes import Json, customer_fields, ordered
 
 # What never varies between our sessions; deep-copied per build so callers may mutate what they get.
 _SESSION_FIXED: Json = dict.fromkeys((
@@ -39,8 +39,12 @@ def checkout_session(*, customer: str, subscription: str | None, email: str | No
                      client_reference_id: str | None = None, mode: str = "subscription",
                      payment_status: str = "paid", tier: str | None = None,
                      session_id: str | None = None, created: int | None = None,
-                     invoice: str | None = None, amount_total: int = 1900) -> Json:
-    """A completed Checkout Session (the object of ``checkout.session.completed``)."""
+                     invoice: str | None = None, amount_total: int = 1900,
+                     api_version: str = API_NEW) -> Json:
+    """A completed Checkout Session (the object of ``checkout.session.completed``).
+
+    An ``acct_…`` customer is an Accounts v2 customer, rendered as ``customer_account``.
+    """
     created = created if created is not None else now()
     payment = mode == "payment"
     amount_total = 0 if payment_status == "no_payment_required" else amount_total
@@ -50,7 +54,6 @@ def checkout_session(*, customer: str, subscription: str | None, email: str | No
         "amount_total": amount_total,
         "client_reference_id": client_reference_id,
         "created": created,
-        "customer": customer,
         "customer_details": {"address": dict(_ADDRESS), "email": email, "name": None, "phone": None,
                              "tax_exempt": "none", "tax_ids": []},
         "customer_email": email,
@@ -62,4 +65,4 @@ def checkout_session(*, customer: str, subscription: str | None, email: str | No
         "payment_intent": new_id("pi") if payment else None,
         "payment_status": payment_status,
         "subscription": None if payment else subscription,
-    })
+    } | customer_fields(customer, endive=is_endive_api(api_version)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 
-from .ids import API_NEW, new_id, now
+from .ids import API_NEW, is_legacy_api, new_id, now
 from .shapes import Json
 
 
@@ -16,8 +16,10 @@ def event(type_: str, obj: Json, *, created: int | None = None, event_id: str | 
     data: Json = {"object": copy.deepcopy(obj)}
     if previous_attributes is not None:
         data["previous_attributes"] = copy.deepcopy(previous_attributes)
-    request: Json = ({"id": None, "idempotency_key": None} if automatic
-                     else {"id": new_id("req"), "idempotency_key": str(uuid.uuid4())})
+    request: Json | str | None = ({"id": None, "idempotency_key": None} if automatic
+                                  else {"id": new_id("req"), "idempotency_key": str(uuid.uuid4())})
+    if is_legacy_api(api_version):  # before 2017-05-25 `request` was the bare id
+        request = None if automatic else new_id("req")
     return {
         "id": event_id or new_id("evt"),
         "object": "event",

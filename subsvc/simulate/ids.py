@@ -1,6 +1,13 @@
 """Ids, clocks and API versions for the simulated Stripe objects (the base of subsvc.simulate).
 
 Random ids look like Stripe's; derived ids are stable, so rebuilding an object gives the same one.
+Four shape families are rendered, one version standing for each:
+- ``API_LEGACY``: before subscription items: ``plan``/``quantity`` on the subscription, invoices
+  without ``status`` (``paid``, ``closed``, ``forgiven``), ``request`` a bare id;
+- ``API_OLD`` (2024-06-20): the period on the subscription, ``invoice.subscription`` and ``paid``;
+- ``API_NEW`` (2025-03-31.basil): the period on each item, ``invoice.parent``, no ``invoice.paid``;
+- ``API_ENDIVE`` (2026-10-28.endive, what stripe-python 16.x pins): basil plus flexible
+  ``billing_mode``, ``customer_account`` (Accounts v2), ``status: "paused"`` with ``status_details``.
 """
 
 from __future__ import annotations
@@ -12,8 +19,11 @@ import string
 import time
 from datetime import UTC, datetime
 
+API_LEGACY = "2015-10-16"
 API_OLD = "2024-06-20"
 API_NEW = "2025-03-31.basil"
+API_ENDIVE = "2026-10-28.endive"
+API_VERSIONS = (API_LEGACY, API_OLD, API_NEW, API_ENDIVE)
 
 DAY = 86_400
 _ALNUM = string.ascii_letters + string.digits
@@ -25,6 +35,8 @@ def new_id(prefix: str) -> str:
     """A fresh id shaped like Stripe's, e.g. ``sub_1Qx8...`` (24 chars) or ``cus_Sqec...`` (14 chars)."""
     if prefix in _SHORT_ID_PREFIXES:
         return f"{prefix}_{_rand(14)}"
+    if prefix == "acct":  # acct_1MoRdlLgUG5tbmjc
+        return f"acct_1{_rand(15)}"
     return f"{prefix}_1{_rand(23)}"
 
 
@@ -60,6 +72,16 @@ def add_interval(ts: int, interval: str = "month", n: int = 1) -> int:
 def is_new_api(api_version: str) -> bool:
     """True from basil (2025-03-31) on, where the billing period moved onto subscription items."""
     return api_version[:10] >= API_NEW[:10]
+
+
+def is_legacy_api(api_version: str) -> bool:
+    """The oldest family: a subscription carries its ``plan`` and has no ``items``."""
+    return api_version[:10] <= API_LEGACY[:10]
+
+
+def is_endive_api(api_version: str) -> bool:
+    """True from endive (2026-09-30) on: ``customer_account``, ``billing_mode``, ``status_details``."""
+    return api_version[:10] >= "2026-09-30"
 
 
 def now() -> int:

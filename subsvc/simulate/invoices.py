@@ -1,13 +1,13 @@
-"""Simulated subscription Invoices for subsvc.simulate, in the shape of either API version."""
+"""Simulated subscription Invoices for subsvc.simulate, in the shape of each API family (ids.py)."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
 
-from .ids import API_NEW, DAY, add_interval, derived, is_new_api, new_id
+from .ids import API_NEW, DAY, add_interval, derived, is_endive_api, is_legacy_api, is_new_api, new_id
 from .lines import invoice_lines
-from .shapes import NO_AUTOMATIC_TAX, Json, ordered, stripe_list
+from .shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list
 
 # What never varies between our invoices; deep-copied per build so callers may mutate what they get.
 _INVOICE_FIXED: Json = dict.fromkeys((
@@ -34,19 +34,25 @@ def invoice(*, customer: str, subscription: str, price_id: str, period_start: in
             proration_lines: Sequence[Json] = (), created: int | None = None,
             amount: int = 1900, interval: str = "month", subscription_item: str | None = None,
             prices: dict[str, Json] | None = None, lookback_start: int | None = None,
-            attempt_count: int = 1) -> Json:
+            attempt_count: int = 1, extra_lines: Sequence[Json] = (),
+            amount_paid: int | None = None) -> Json:
     """A finalized subscription Invoice. Proration lines come first, as Stripe lists them, then the plan line.
 
     ``prices`` maps price ids to full Price objects (rendered as ``line.price`` in the old API).
     ``lookback_start`` overrides the top-level ``period_start`` of a renewal (e.g. the trial start).
+    ``extra_lines`` are more plan lines (``price_id``, ``amount``, ``start``, ``end``, optional
+    ``subscription_item``): items of other intervals billed together (flexible billing).
+    ``amount_paid`` below the amount due with ``paid=False`` is a partial payment (2025-05-28 and
+    later): the invoice stays ``open``.
     """
-    new = is_new_api(api_version)
+    new, legacy = is_new_api(api_version), is_legacy_api(api_version)
     invoice_id = invoice_id or new_id("in")
     si = subscription_item or new_id("si")
     created = created if created is not None else period_start
     lines = invoice_lines(invoice_id, subscription, si, price_id=price_id, amount=amount,
                           period=(period_start, period_end), proration_lines=proration_lines,
-                          prices=prices or {}, interval=interval, new=new)
+                          prices=prices or {}, interval=interval, new=new, legacy=legacy,
+                          extra_lines=extra_lines)
     total = sum(line["amount"] for line in lines)
     due = max(total, 0)
     # Invoice-level period is the period *before* the plan line's period on renewals, not the line's period.
@@ -55,19 +61,32 @@ def invoice(*, customer: str, subscription: str, price_id: str, period_start: in
     else:
         top_start = top_end = created
     finalized = created if billing_reason == "subscription_create" else created + 3600
-    inv: Json = copy.deepcopy(_INVOICE_FIXED) | _payment(total, due, paid, attempt_count, finalized) | {
-        "id": invoice_id, "billing_reason": billing_reason, "created": created, "customer": customer,
+    inv: Json = copy.deepcopy(_INVOICE_FIXED) | _payment(total, due, paid, attempt_count, finalized,
+                                                         amount_paid) | {
+        "id": invoice_id, "billing_reason": billing_reason, "created": created,
         "customer_email": customer_email, "effective_at": finalized,
         "lines": stripe_list(lines, f"/v1/invoices/{invoice_id}/lines"), "period_end": top_end,
         "period_start": top_start, "webhooks_delivered_at": finalized,
-    } | _documents(customer, invoice_id)
+    } | _documents(customer or "", invoice_id) | customer_fields(customer, endive=is_endive_api(api_version))
     inv.update(_basil_fields(subscription) if new else _legacy_fields(subscription, paid, due))
+    if legacy:
+        inv.update(_before_status(inv, paid, created))
     return ordered(inv)
 
 
-def _payment(total: int, due: int, paid: bool, attempt_count: int, finalized: int) -> Json:
+def _before_status(inv: Json, paid: bool, created: int) -> Json:
+    """The oldest invoices have no ``status``: ``paid``, ``closed`` and ``forgiven`` say it, ``date`` is created."""
+    for key in ("status", "status_transitions", "effective_at", "issuer", "automatically_finalizes_at",
+                "latest_revision", "rendering", "shipping_cost", "shipping_details", "subscription_details"):
+        inv.pop(key, None)
+    return {"closed": paid, "forgiven": False, "date": created, "tax_percent": None}
+
+
+def _payment(total: int, due: int, paid: bool, attempt_count: int, finalized: int,
+             amount_paid: int | None) -> Json:
+    received = (due if paid else 0) if amount_paid is None else amount_paid
     return {
-        "amount_due": due, "amount_paid": due if paid else 0, "amount_remaining": 0 if paid else due,
+        "amount_due": due, "amount_paid": received, "amount_remaining": due - received,
         "attempt_count": attempt_count if due else 0, "auto_advance": not paid,
         "next_payment_attempt": None if paid else finalized + 3 * DAY, "status": "paid" if paid else "open",
         "status_transitions": {"finalized_at": finalized, "marked_uncollectible_at": None,

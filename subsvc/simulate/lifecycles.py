@@ -1,4 +1,4 @@
-"""The four customer lifecycles of subsvc.simulate, each a list of events plus the final state it promises.
+"""The customer lifecycles of subsvc.simulate, each a list of events plus the final state it promises.
 
 ``Lifecycle`` picks one by name, as the server tests do.
 """
@@ -18,7 +18,7 @@ def lifecycle_full(c: Customer, *, pro_price: str, business_price: str, start: i
                    api_version: str = API_NEW, portal_cancel: bool = False) -> Scenario:
     """Checkout -> incomplete -> active -> paid -> upgrade -> renewal with proration -> cancel -> deleted.
 
-    Final: ``c.subscription`` "canceled" on ``business_price``, current_period_end = start + 2 months,
+    Final: ``c.subscription`` "canceled" on ``business_price``, current_period_end = cancel_at = start + 2 months,
     cancel_at_period_end True. With ``portal_cancel`` the cancel is expressed the flexible-billing /
     Customer Portal way (``cancel_at`` = period end, ``cancel_at_period_end`` False) and the final flag is False.
     """
@@ -49,7 +49,7 @@ def lifecycle_full(c: Customer, *, pro_price: str, business_price: str, start: i
         j.sub("customer.subscription.deleted", p2, status="canceled", p=j.business, period=(p1, p2),
               latest_invoice=in2, cancel_at_period_end=flag, cancel_at=p2, canceled_at=cancel, automatic=True),
     ]
-    return events, expected(c.subscription, "canceled", business_price, p2, flag)
+    return events, expected(c.subscription, "canceled", business_price, p2, flag, cancel_at=p2)
 
 
 def lifecycle_past_due(c: Customer, *, pro_price: str, start: int, api_version: str = API_NEW) -> Scenario:
@@ -126,6 +126,68 @@ def lifecycle_resubscribe(c: Customer, *, pro_price: str, start: int, api_versio
     return events, expected(second.c.subscription, "active", pro_price, again_end, False)
 
 
+def lifecycle_paused(c: Customer, *, pro_price: str, start: int, api_version: str = API_NEW,
+                     resume: bool = False) -> Scenario:
+    """Checkout -> active -> renewal payment fails -> past_due -> paused after the final failure ->
+    the customer pays that open invoice: still paused (only a subscription event ends a pause).
+
+    Final: ``c.subscription`` "paused" on ``pro_price``, current_period_end = start + 2 months (a paused
+    subscription does not advance its period), not cancelling. With ``resume``:
+    ``customer.subscription.resumed`` follows and the final status is "active".
+    """
+    j = Journey(c, api_version, pro_price)
+    p1, p2 = add_interval(start, n=1), add_interval(start, n=2)
+    in1, in2 = new_id("in"), new_id("in")
+    failed, paused, paid, resumed = p1 + 3600, p1 + 7 * DAY, p1 + 9 * DAY, p1 + 12 * DAY
+    pause: Json = {"status": "paused", "period": (p1, p2), "latest_invoice": in2, "paused_at": paused,
+                   "pause_reason": "final_payment_failure"}
+    events = [
+        j.checkout(start, invoice=in1),
+        j.sub("customer.subscription.created", start, period=(start, p1), latest_invoice=in1),
+        *j.invoices(("invoice.paid",), start, in1, (start, p1), billing_reason="subscription_create"),
+        *j.invoices(("invoice.payment_failed",), failed, in2, (p1, p2), created=p1, paid=False, automatic=True),
+        j.sub("customer.subscription.updated", failed + 1, status="past_due", period=(p1, p2), latest_invoice=in2,
+              prev={"status": "active", **j.period_prev(j.pro, (start, p1), latest_invoice=in1)}, automatic=True),
+        j.sub("customer.subscription.updated", paused, prev={"status": "past_due"}, automatic=True, **pause),
+        j.sub("customer.subscription.paused", paused, automatic=True, **pause),
+        *j.invoices(("invoice.paid",), paid, in2, (p1, p2), created=p1, attempt_count=4),
+    ]
+    if resume:
+        events += [j.sub("customer.subscription.resumed", resumed, period=(p1, p2), latest_invoice=in2),
+                   j.sub("customer.subscription.updated", resumed, period=(p1, p2), latest_invoice=in2,
+                         prev={"status": "paused"})]
+    return events, expected(c.subscription, "active" if resume else "paused", pro_price, p2, False)
+
+
+def lifecycle_mixed_intervals(c: Customer, *, pro_price: str, start: int,
+                              api_version: str = API_NEW) -> Scenario:
+    """A monthly plan with a yearly add-on (flexible billing, basil and later) -> first invoice bills both ->
+    monthly renewal bills the plan alone.
+
+    Final: ``c.subscription`` "active" on ``pro_price`` (the add-on buys no tier), current_period_end =
+    start + 2 months: the earliest item's end, not the add-on's (start + 1 year). Not cancelling.
+    """
+    j = Journey(c, api_version, pro_price)
+    p1, p2, y1 = add_interval(start, n=1), add_interval(start, n=2), add_interval(start, "year")
+    in1, in2 = new_id("in"), new_id("in")
+    renewal = p1 + 3600
+
+    def items(period: tuple[int, int]) -> Json:
+        return {"period": period, "extra_prices": [j.addon], "extra_periods": [(start, y1)]}
+
+    addon_line = {"price_id": j.addon["id"], "amount": j.addon["unit_amount"], "start": start, "end": y1}
+    events = [
+        j.checkout(start, invoice=in1),
+        j.sub("customer.subscription.created", start, latest_invoice=in1, **items((start, p1))),
+        *j.invoices(("invoice.paid",), start, in1, (start, p1), billing_reason="subscription_create",
+                    extra_lines=[addon_line]),
+        *j.invoices(("invoice.paid",), renewal, in2, (p1, p2), created=p1, automatic=True),
+        j.sub("customer.subscription.updated", renewal + 1, latest_invoice=in2, automatic=True,
+              prev=j.period_prev(j.pro, (start, p1), latest_invoice=in1), **items((p1, p2))),
+    ]
+    return events, expected(c.subscription, "active", pro_price, p2, False)
+
+
 @dataclass
 class Lifecycle:
     """A named scenario: ``Lifecycle("full", c, pro_price=..., business_price=...).build()``."""
@@ -133,6 +195,7 @@ class Lifecycle:
     SCENARIOS: ClassVar[dict[str, Callable[..., Scenario]]] = {
         "full": lifecycle_full, "past_due": lifecycle_past_due,
         "trial": lifecycle_trial, "resubscribe": lifecycle_resubscribe,
+        "paused": lifecycle_paused, "mixed_intervals": lifecycle_mixed_intervals,
     }
 
     name: str

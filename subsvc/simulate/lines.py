@@ -17,8 +17,12 @@ _TIMES = "\u00d7"  # Stripe line descriptions use the multiplication sign: "1 \u
 
 
 def invoice_lines(invoice_id: str, sub_id: str, si: str, *, price_id: str, amount: int, period: tuple[int, int],
-                  proration_lines: Sequence[Json], prices: dict[str, Json], interval: str, new: bool) -> list[Json]:
-    """The lines of one subscription invoice; ``prices`` are full Price objects to render by id."""
+                  proration_lines: Sequence[Json], prices: dict[str, Json], interval: str, new: bool,
+                  legacy: bool = False, extra_lines: Sequence[Json] = ()) -> list[Json]:
+    """The lines of one subscription invoice; ``prices`` are full Price objects to render by id.
+
+    Legacy lines (before Prices) name only their ``plan``.
+    """
     def price_obj(pid: str, unit_amount: int) -> Json:
         known = prices.get(pid)
         return copy.deepcopy(known) if known else price(price_id=pid, unit_amount=unit_amount, interval=interval)
@@ -28,6 +32,14 @@ def invoice_lines(invoice_id: str, sub_id: str, si: str, *, price_id: str, amoun
                    proration=True, description=p.get("description"))
              for p in proration_lines]
     lines.append(_line(invoice_id, sub_id, si, price_obj(price_id, amount), amount, *period, new, proration=False))
+    lines += [_line(invoice_id, sub_id, x.get("subscription_item", si), price_obj(x["price_id"], x["amount"]),
+                    x["amount"], x["start"], x["end"], new, proration=False)
+              for x in extra_lines]
+    if legacy:
+        for line in lines:
+            for key in ("price", "subscription_item", "invoice_item", "proration_details",
+                        "amount_excluding_tax", "unit_amount_excluding_tax"):
+                line.pop(key, None)
     return lines
 
 

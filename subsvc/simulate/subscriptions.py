@@ -1,6 +1,7 @@
-"""Simulated Subscriptions for subsvc.simulate, in the shape of either API version.
+"""Simulated Subscriptions for subsvc.simulate, in the shape of each API family (ids.py).
 
-The billing period sits on the subscription before basil (2025-03-31) and on every item from basil on.
+The billing period sits on the subscription before basil (2025-03-31) and on every item from basil on;
+the legacy family has no items at all, only the subscription's own ``plan``.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from .ids import API_NEW, derived_id, is_new_api, new_id
+from .ids import API_NEW, derived_id, is_endive_api, is_legacy_api, is_new_api, new_id
 from .prices import plan, price
-from .shapes import NO_AUTOMATIC_TAX, Json, ordered, stripe_list
+from .shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list
 
 # What never varies between our subscriptions; deep-copied per build so callers may mutate what they get.
 _SUB_FIXED: Json = dict.fromkeys((
@@ -40,15 +41,22 @@ def subscription(*, customer: str, price_id: str | None = None, sub_id: str | No
                  created: int | None = None, trial_end: int | None = None, extra_prices: Sequence[Json] = (),
                  item_id: str | None = None, unit_amount: int = 1900, interval: str = "month",
                  latest_invoice: str | None = None, ended_at: int | None = None,
-                 metadata: Json | None = None) -> Json:
-    """A Subscription; the billing period sits on the subscription (old) or on every item (basil)."""
-    new = is_new_api(api_version)
+                 metadata: Json | None = None, extra_periods: Sequence[tuple[int, int]] = (),
+                 paused_at: int | None = None, pause_reason: str = "pause_requested") -> Json:
+    """A Subscription; the billing period sits on the subscription (old) or on every item (basil).
+
+    ``extra_periods`` gives the extra items periods of their own (mixed intervals, flexible billing);
+    ``paused_at`` is when a ``paused`` subscription paused (endive's ``status_details``).
+    """
+    new, legacy, endive = is_new_api(api_version), is_legacy_api(api_version), is_endive_api(api_version)
     sub_id = sub_id or new_id("sub")
     created = created if created is not None else period_start
     main = price(price_id=price_id, lookup_key=lookup_key, metadata=price_metadata,
                  unit_amount=unit_amount, interval=interval)
     items = [_item(sub_id, main, item_id or new_id("si"), created, period_start, period_end, new)]
-    items += [_item(sub_id, p, new_id("si"), created, period_start, period_end, new) for p in extra_prices]
+    periods = [*extra_periods, *[(period_start, period_end)] * (len(extra_prices) - len(extra_periods))]
+    items += [_item(sub_id, p, derived_id("si", f"{sub_id}:{p['id']}"), created, *period, new)
+              for p, period in zip(extra_prices, periods, strict=True)]
     if ended_at is None and status == "canceled":
         ended_at = cancel_at or canceled_at or period_end
     sub: Json = copy.deepcopy(_SUB_FIXED) | {
@@ -56,16 +64,34 @@ def subscription(*, customer: str, price_id: str | None = None, sub_id: str | No
         "cancel_at_period_end": cancel_at_period_end, "canceled_at": canceled_at,
         "cancellation_details": {"comment": None, "feedback": None,
                                  "reason": "cancellation_requested" if (canceled_at or cancel_at) else None},
-        "created": created, "customer": customer, "default_payment_method": derived_id("pm", sub_id),
+        "created": created, "default_payment_method": derived_id("pm", sub_id),
         "ended_at": ended_at, "items": stripe_list(items, f"/v1/subscription_items?subscription={sub_id}"),
         "latest_invoice": latest_invoice, "metadata": dict(metadata or {}), "start_date": created,
         "status": status, "trial_end": trial_end, "trial_start": created if trial_end else None,
-    }
+    } | customer_fields(customer, endive=endive)
     if not new:
         sub.update(current_period_start=period_start, current_period_end=period_end, discount=None)
         if len(items) == 1:  # legacy single-item mirrors
             sub.update(plan=items[0]["plan"], quantity=1)
+    if legacy:
+        # Before items: one plan, on the subscription itself.
+        for key in ("items", "automatic_tax", "billing_cycle_anchor_config", "cancellation_details",
+                    "default_payment_method", "discounts", "invoice_settings", "latest_invoice",
+                    "payment_settings", "trial_settings", "test_clock"):
+            sub.pop(key, None)
+        sub.update(plan=plan(main), quantity=1, tax_percent=None)
+    if endive:
+        sub.update(billing_mode={"flexible": {"proration_discounts": "itemized"}, "type": "flexible",
+                                 "updated_at": created},
+                   status_details=_status_details(status, paused_at or period_start, pause_reason))
     return ordered(sub)
+
+
+def _status_details(status: str, paused_at: int, reason: str) -> Json | None:
+    """Endive says when and why a subscription paused: on demand, or after the final payment failure."""
+    if status != "paused":
+        return None
+    return {"paused": {"subscription": {"type": reason}, "transitioned_at": paused_at, "type": "subscription"}}
 
 
 def _item(sub_id: str, p: Json, item_id: str, created: int, start: int, end: int, new: bool) -> Json:

@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from subsvc.accounts.entitlement import Policy, deciding_subscription, is_entitled, user_tier_name
+from subsvc.accounts.entitlement import (
+    Policy, deciding_subscription, on_paid_tier, user_tier_name,
+)
 from subsvc.accounts.tiers import all_tiers
 from subsvc.models import Subscription, User
 from subsvc.models.base import DbSession
@@ -25,13 +27,16 @@ def user_status(session: DbSession, user: User, policy: Policy) -> dict[str, Any
         "email": user.email,
         "external_id": user.external_id,
         "tier": tier,
-        "entitled": deciding is not None and is_entitled(deciding.status, policy),
+        "entitled": on_paid_tier(tier),
+        # Read at request time: a changed tier file reaches every user at once.
+        "limits": next((dict(t.limits or {}) for t in tiers if t.name == tier), {}),
         "subscription": None if deciding is None else {
             "id": deciding.stripe_subscription_id,
             "status": deciding.status,
             "price_id": deciding.price_id,
             "current_period_end": iso(deciding.current_period_end),
             "cancel_at_period_end": deciding.cancel_at_period_end,
+            "cancel_at": iso(deciding.cancel_at),
         },
         "api_key_prefix": user.api_key_prefix,
     }
