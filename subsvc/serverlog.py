@@ -10,11 +10,14 @@ lines when a request is malformed) and any format an operator writes later (`%(r
 from __future__ import annotations
 
 import logging
+import os
 import re
 from datetime import timedelta
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from subsvc.logconfig import JsonFormatter
 
 REDACTED = "<redacted>"
 # A "?" right after a path character, and everything up to the next blank or quote: the query
@@ -50,8 +53,15 @@ class RedactingLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
+        # LOG_FORMAT=json: gunicorn's own lines (the arbiter's, workers' and the access log)
+        # become JSON objects too, so a log pipeline parses one format. Read from the
+        # environment (gunicorn.conf.py has loaded .env): the master has no Flask app.
+        as_json = os.environ.get("LOG_FORMAT", "").strip().lower() == "json"
         for log in (self.error_log, self.access_log):
             log.addFilter(REDACT)  # addFilter ignores a filter already there (config reloads)
+            if as_json:
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter())
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any],
               request_time: timedelta) -> dict[str, Any]:

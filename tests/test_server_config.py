@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import socket
 import threading
 import time
@@ -22,7 +23,8 @@ import pytest
 from subsvc import simulate as sim
 from tests.conftest import ADMIN_TOKEN, BACKENDS
 from tests.faults import until
-from tests.server import Reply, Server, fresh_database, gunicorn, journey
+from tests.builders import checkout
+from tests.server import Reply, Server, fresh_database, gunicorn, journey, new_customer
 
 pytestmark = pytest.mark.server
 
@@ -163,3 +165,20 @@ def test_logs_hold_no_session_id_and_no_email(sqlite_server: Server) -> None:
     # ...and not because the lines were missing:
     assert "/status/welcome?<redacted>" in log and "/status/users?<redacted>" in log
     assert "Invalid HTTP request line: 'GET /status/welcome?<redacted>" in log
+
+
+def test_log_format_json_makes_every_server_line_json(tmp_path: Path) -> None:
+    """gunicorn's own lines (arbiter, workers, access log) and the app's: one JSON object each."""
+    with fresh_database("sqlite", tmp_path) as url, \
+            gunicorn(url, tmp_path, workers=2, env={"LOG_FORMAT": "json"}) as server:
+        event = checkout(new_customer())
+        assert server.post_event(event).body["status"] == "processed"
+        assert server.request("GET", "/healthz").status == 200
+        server.stop()
+        lines = [line for line in server.log().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # raises on any line that is not JSON
+    loggers = {record["logger"] for record in records}
+    assert {"gunicorn.error", "gunicorn.access", "subsvc.inbox"} <= loggers, loggers
+    (done,) = [r for r in records if r["message"].startswith("Successfully processed")]
+    assert (done["event_id"], done["outcome"]) == (event["id"], "processed")
+    assert any("GET /healthz" in r["message"] for r in records if r["logger"] == "gunicorn.access")
