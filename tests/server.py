@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 
+import sqlalchemy as sa
+
 from subsvc import simulate as sim
 from subsvc.config import SETTINGS
 from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, TEST_TIERS, WEBHOOK_SECRET, pg_schema
@@ -83,6 +85,16 @@ def expected_status(expected: sim.Expected) -> dict[str, Any]:
             "cancel_at": iso(expected["cancel_at"]),
         },
     }
+
+
+def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on the server's database, read beside it as an operator would."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
 
 
 def free_port() -> int:

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from subsvc.cli.demo import API_VERSIONS, build_event, derived_id, journey, tier_price
 from subsvc.models import Tier
 from tests.conftest import BACKENDS, WEBHOOK_SECRET, now, post_event
-from tests.server import REPO_ROOT, free_port, fresh_database, gunicorn, server_env
+from tests.server import REPO_ROOT, free_port, fresh_database, gunicorn, query, server_env
 
 HANDLED = [
     "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
@@ -171,9 +170,4 @@ def test_simulate_continues_the_story_of_a_known_user(tmp_path: Path) -> None:
         assert f"customer {customer}, subscription {sub_id}" in done.stdout
         ada = server.user_status("ada@example.com").body
         assert (ada["tier"], ada["subscription"]["id"]) == ("business", sub_id)
-        engine = sa.create_engine(url)
-        try:
-            with engine.connect() as conn:
-                assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 1
-        finally:
-            engine.dispose()
+        assert query(url, "SELECT count(*) FROM users") == [(1,)]

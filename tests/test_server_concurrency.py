@@ -11,16 +11,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from subsvc import simulate as sim
 from tests.conftest import BACKENDS
 from tests.server import (
     Json, Post, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey,
-    new_customer,
+    new_customer, query,
 )
 
 pytestmark = pytest.mark.server
@@ -49,15 +47,6 @@ def customer_created(c: sim.Customer, api: str) -> Json:
 
 def first_answer(event: Json) -> str:
     return "ignored" if event["type"] == "customer.created" else "processed"
-
-
-def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
 
 
 def test_every_event_delivered_many_times_at_once_is_applied_exactly_once(server: Server) -> None:

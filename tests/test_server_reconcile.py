@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from subsvc import create_app
 from subsvc import simulate as sim
 from subsvc.events import subscription_period_end, subscription_prices
 from tests.conftest import BACKENDS, base_config
 from tests.server import (
-    Json, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey,
+    Json, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey, query,
 )
 from tests.stripe_api import SECRET_KEY, FakeStripe, fake_stripe
 
@@ -134,10 +133,3 @@ def test_reconcile_during_live_traffic_loses_and_doubles_nothing(server: Server,
     assert server.alarms() == []
 
 
-def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
