@@ -63,7 +63,7 @@ def webhook_run(target: Target, events: EventFile, span: Range, repeats: int,
     target.sample_rss()
     target.webhook_runs += 1
     target.new_answers += result["processed"] + result["ignored"]
-    if result["exhausted"]:
+    if result["exhausted"] and not load.fixed_count:
         raise BenchError(f"{target.name}: the events file ran out after {result['requests']}"
                          " answers; rerun with a higher --max-rate (more events per run)")
     check_answers(target, result, "webhook")

@@ -79,6 +79,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="gunicorn THREADS (default: gunicorn.conf.py's)")
     p.add_argument("--max-rate", type=int, default=3000,
                    help="events/s the events file is sized for (a faster run is refused)")
+    p.add_argument("--fixed-count", action="store_true",
+                   help="a run that sends all its events ends early instead of failing "
+                        "(smoke tests: figures then say little about speed)")
     p.add_argument("--lookup-users", type=int, help="users with keys for the lookups (1000)")
     p.add_argument("--history", type=ints, help="stored events for the history runs "
                    "(1000,1000000; quick: 1000,10000; empty to skip)")
@@ -99,7 +102,7 @@ def plan_of(args: argparse.Namespace) -> Plan:
     duration = args.duration or (2.0 if quick else 10.0)
     workers = args.workers or ((2,) if quick else (2, 4))
     return Plan(kinds=kinds, pg_url=args.postgres, workers=workers,
-                load=Load(args.connections, duration), warmup=1.0 if quick else 2.0,
+                load=Load(args.connections, duration, fixed_count=args.fixed_count), warmup=1.0 if quick else 2.0,
                 reps=args.reps or (1 if quick else 2), max_rate=args.max_rate,
                 lookup_users=args.lookup_users or (200 if quick else 1000),
                 history=history, threads=args.threads)
