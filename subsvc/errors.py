@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from subsvc.status.html import error_page, is_page_path
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +73,16 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def is_api_path() -> bool:
-    return not request.path.startswith("/status") or request.path.startswith("/status/api")
+    return not is_page_path(request.path)
 
 
-def _render(status: int, code: str, **extra: Any) -> ResponseReturnValue:
+def _render(status: int, code: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> ResponseReturnValue:
     if not is_api_path():
-        # The operator and customer pages get a page, not JSON.
-        title = "Temporarily unavailable" if status == 503 else "Something went wrong"
-        text = ("Please try again in a moment." if status >= 500
-                else f"The request could not be handled ({code}).")
-        return render_template("status/message.html", title=title, text=text), status
-    return jsonify({"error": code, **extra}), status
+        # The operator and customer pages get a page, not JSON: status/html.py, the one
+        # way every page is made, so an error page carries the same layout and headers.
+        return error_page(status, headers)
+    return jsonify({"error": code, **extra}), status, headers or {}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -91,11 +92,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException) -> ResponseReturnValue:
-        if not is_api_path():
-            return exc
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         status = exc.code or 500
-        return _render(status, codes.get(status, (exc.name or "error").lower().replace(" ", "_")))
+        # Keep what the status needs said (Allow on a 405), not Werkzeug's Content-Type.
+        headers = {key: value for key, value in exc.get_headers()
+                   if key.lower() != "content-type"}
+        return _render(status, codes.get(status, (exc.name or "error").lower().replace(" ", "_")),
+                       headers)
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> ResponseReturnValue:

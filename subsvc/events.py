@@ -45,6 +45,19 @@ class StripeEvent:
         return customer_of(self.object)
 
     @property
+    def subject_ids(self) -> dict[str, str | None]:
+        """The inbox row's stripe_customer_id and stripe_subscription_id: whom the event is about.
+
+        Read for every event, handled or not (an ignored charge of a customer is still theirs);
+        an id that would not fit the column is left out rather than refused.
+        """
+        obj, kind = self.object, self.object.get("object")
+        customer = id_of(obj) if kind == "customer" else self.customer_id
+        subscription = id_of(obj) if kind == "subscription" else invoice_subscription_id(obj)
+        return {"stripe_customer_id": customer if _fits_column(customer) else None,
+                "stripe_subscription_id": subscription if _fits_column(subscription) else None}
+
+    @property
     def lock_subject(self) -> str:
         """What this event's processing serialises on: its Stripe customer."""
         return self.customer_id or id_of(self.object) or self.id
@@ -159,6 +172,10 @@ def _unusable_data(obj: JsonDict) -> str | None:
             if not _fits(id_of(item.get(key)), ID_WIDTH):
                 return _unusable(f"items.data[{n}].{key}.id", id_of(item[key]), ID_WIDTH)
     return None
+
+
+def _fits_column(value: str | None) -> bool:
+    return value is not None and is_storable(value, ID_WIDTH)
 
 
 def _fits(value: Any, width: int) -> bool:

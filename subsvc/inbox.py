@@ -12,7 +12,7 @@ import logging
 import time
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from subsvc.accounts.entitlement import Policy
@@ -136,6 +136,7 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
         "event_id": event.id, "type": event.type, "api_version": event.api_version,
         "livemode": event.livemode, "stripe_created": event.created, "status": status,
         "attempts": 1, "payload": event.raw, "processed_at": now_utc(), "received_at": now_utc(),
+        **event.subject_ids,
     }
     # A handled event also takes its customer's lock: events of one customer
     # apply one at a time (no lost update, never two users for one customer).
@@ -151,8 +152,16 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
         return False
     row.status, row.attempts = status, row.attempts + 1
     row.last_error, row.processed_at = None, now_utc()
+    _fill_subject_ids(row, event)
     session.flush()
     return True
+
+
+def _fill_subject_ids(row: InboxEvent, event: StripeEvent) -> None:
+    """A thin event's row learns its customer and subscription once its object is fetched."""
+    for column, value in event.subject_ids.items():
+        if value is not None:
+            setattr(row, column, value)
 
 
 def _record_failure(event: StripeEvent, error: str) -> None:
@@ -163,13 +172,16 @@ def _record_failure(event: StripeEvent, error: str) -> None:
         event_id=event.id, type=event.type, api_version=event.api_version,
         livemode=event.livemode, stripe_created=event.created, status=InboxStatus.FAILED,
         attempts=1, last_error=error, payload=event.raw, received_at=now_utc(),
+        **event.subject_ids,
     )
     # Only a failed (or pending thin) row is updated: had another worker
     # processed the event meanwhile, its success stands.
+    subjects = {column: func.coalesce(stmt.excluded[column], table.c[column])
+                for column in event.subject_ids}
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.event_id],
         set_={"attempts": table.c.attempts + 1, "last_error": error,
-              "status": InboxStatus.FAILED},
+              "status": InboxStatus.FAILED, **subjects},
         where=table.c.status.in_(RERUNNABLE),
     )
     try:

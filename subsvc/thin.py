@@ -54,6 +54,16 @@ class ThinEvent(StripeEvent):
         """`v1.customer.subscription.updated` -> `customer.subscription.updated`."""
         return self.type.removeprefix(V1_PREFIX)
 
+    @property
+    def subject_ids(self) -> dict[str, str | None]:
+        """Only the related object says whom a thin event is about (until it is fetched)."""
+        related = self.related
+        return {
+            "stripe_customer_id": related.id if related and related.type == "customer" else None,
+            "stripe_subscription_id":
+                related.id if related and related.type == "subscription" else None,
+        }
+
 
 def parse_thin_event(data: JsonDict, text: str) -> ThinEvent:
     """Shape-check a thin event notification; raises InvalidPayload."""
@@ -146,7 +156,7 @@ def _store_pending(event: ThinEvent) -> str:
         "event_id": event.id, "type": event.type, "api_version": None,
         "livemode": event.livemode, "stripe_created": event.created,
         "status": InboxStatus.PENDING, "attempts": 0, "payload": event.raw,
-        "received_at": now_utc(),
+        "received_at": now_utc(), **event.subject_ids,
     }
     try:
         if insert_if_absent(session, table, values, returning=table.c.id) is not None:

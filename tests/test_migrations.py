@@ -77,3 +77,42 @@ def test_readyz_turns_ready_once_migrated(empty_database: str) -> None:
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_0003_backfills_whom_each_stored_event_is_about(empty_database: str) -> None:
+    from subsvc import simulate as sim
+    from tests.builders import checkout, invoice_event, subscription_event
+
+    assert flask(empty_database, "db", "upgrade", "0002").returncode == 0
+    c = sim.Customer.make("mig")
+    both = (c.customer, c.subscription)
+    events = {
+        "checkout": (checkout(c), both),
+        "sub": (subscription_event("customer.subscription.updated", c), both),
+        "old_invoice": (invoice_event("invoice.paid", c, api=sim.API_OLD), both),
+        "new_invoice": (invoice_event("invoice.paid", c, api=sim.API_NEW), both),
+        "customer": (sim.event("customer.updated", {"id": c.customer, "object": "customer"}),
+                     (c.customer, None)),
+        "thin": (sim.thin_event("customer.subscription.updated", c.subscription, "subscription"),
+                 (None, c.subscription)),
+        "too_long": (sim.event("charge.succeeded", {"object": "charge", "customer": "c" * 300}),
+                     (None, None)),
+    }
+    engine = sa.create_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            for name, (event, _) in events.items():
+                conn.execute(sa.text(
+                    "INSERT INTO inbox_events (event_id, type, livemode, stripe_created, status, "
+                    "attempts, payload, received_at) VALUES (:id, :type, false, 1, 'processed', 1, "
+                    ":payload, CURRENT_TIMESTAMP)"),
+                    {"id": name, "type": event["type"], "payload": sim.dumps(event).decode()})
+        upgrade = flask(empty_database, "db", "upgrade")
+        assert upgrade.returncode == 0, upgrade.stderr
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT event_id, stripe_customer_id, "
+                                        "stripe_subscription_id FROM inbox_events")).all()
+    finally:
+        engine.dispose()
+    assert {row[0]: (row[1], row[2]) for row in rows} == {
+        name: subjects for name, (_, subjects) in events.items()}

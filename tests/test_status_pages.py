@@ -4,6 +4,7 @@ import base64
 import dataclasses
 import re
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from subsvc.accounts.api_keys import hash_key
 from subsvc.extensions import db
 from subsvc.models import User
 from tests.conftest import ADMIN_TOKEN, now, post_event
+from tests.pages import assert_page, facts, text_of
 
 FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
 PENDING_REFRESH = '<meta http-equiv="refresh" content="5; url=/status/welcome?session_id='
@@ -92,17 +94,31 @@ def test_posting_a_key_shows_its_owners_status_without_the_key(client: FlaskClie
     c = subscribe(client)
     key = reveal(client, c)
     response = client.post("/status", data={"api_key": f"  {key}\n"})
-    body = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert_private(response)
-    for shown in ("ada@example.com", ">pro<", "Entitled</dt><dd>Yes", "Subscription</dt><dd>active",
-                  f"<code>{key[:16]}…</code>"):
-        assert shown in body
-    assert re.search(r'Period ends</dt><dd><time datetime="\d{4}-\d\d-\d\dT[\d:]{8}Z">', body)
-    assert "Cancels at the end" not in body
+    body = assert_page(response, 200)
+    account, limits = facts(body, "account"), facts(body, "limits")
+    shown = {name: account[name] for name in ("Tier", "Paid", "Subscription", "Email", "API key")}
+    assert shown == {
+        "Tier": "pro", "Paid": "Yes", "Subscription": "active", "Email": "ada@example.com",
+        "API key": f"{key[:16]}…"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", account["Renews on"])
+    assert limits == {"Widgets": "10", "Widget configurations": "1 of 10"}
+    assert "cancel" not in body.lower()
     assert key not in body and not FULL_KEY.search(body)
 
 
+def test_a_user_whose_subscription_ended_is_on_the_free_tier_unpaid(client: FlaskClient) -> None:
+    c = subscribe(client)
+    key = reveal(client, c)
+    ended = sim.subscription(customer=c.customer, sub_id=c.subscription, status="canceled",
+                             price_id="price_pro_monthly", period_start=now() - 60,
+                             period_end=now() + 3600)
+    post_event(client, sim.event("customer.subscription.deleted", ended, created=now()))
+    body = assert_page(client.post("/status", data={"api_key": key}), 200)
+    account = facts(body, "account")
+    assert (account["Tier"], account["Paid"], account["Subscription"]) == (
+        "free", "No, the free tier", "canceled")
+    assert account["Ended"] == "The subscription has ended."
+    assert facts(body, "limits") == {"Widgets": "1", "Widget configurations": "1 of 1"}
 @pytest.mark.parametrize("form", [
     {}, {"api_key": ""}, {"api_key": "   "}, {"api_key": "sk_subsvc_" + "x" * 43},
     {"api_key": "not-a-key-<b>bold</b>"},
@@ -123,8 +139,20 @@ def test_a_missing_or_unknown_key_gets_the_form_again_with_401(client: FlaskClie
 def test_a_cancelling_subscription_is_noted_on_the_status_page(client: FlaskClient) -> None:
     c = subscribe(client, cancel_at_period_end=True)
     body = client.post("/status", data={"api_key": reveal(client, c)}).get_data(as_text=True)
-    assert "Cancels at the end of the current period" in body
-    assert "The pro tier stays until then." in body
+    ends = facts(body, "account")["Ends on"]
+    assert text_of(body, "cancel-notice") == (f"Cancels at the end of the current period ({ends}). "
+                                              "The pro tier stays until then.")
+    assert "Renews on" not in facts(body, "account")
+
+
+def test_a_cancel_at_date_of_its_own_is_the_end_date(client: FlaskClient) -> None:
+    cancel_at = now() + 5 * 86400  # a Customer Portal cancel: not at the period end
+    c = subscribe(client, cancel_at=cancel_at)
+    body = client.post("/status", data={"api_key": reveal(client, c)}).get_data(as_text=True)
+    expected = datetime.fromtimestamp(cancel_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert facts(body, "account")["Ends on"] == expected
+    assert text_of(body, "cancel-notice") == (f"Set to cancel on {expected}. "
+                                              "The pro tier stays until then.")
 
 
 # --- GET /status/users -------------------------------------------------------------------------------------

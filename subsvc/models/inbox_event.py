@@ -31,6 +31,10 @@ class InboxEvent(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(default=1)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The Stripe customer and subscription the event is about (StripeEvent.subject_ids):
+    # the operator page lists a user's events through these indexes, not by searching payloads.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
     # The event JSON as received, for `flask events replay`.
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now_utc)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
 
-from flask import Response, current_app, make_response, render_template, request, url_for
+from flask import Response, current_app, request, url_for
 
 from subsvc.accounts.api_keys import user_for_key
 from subsvc.accounts.entitlement import Policy
@@ -24,41 +23,26 @@ from subsvc.extensions import db, reconnecting
 from subsvc.models import User
 from subsvc.status.access import has_admin_basic, is_cross_site
 from subsvc.status.blueprint import bp
-from subsvc.status.payloads import user_status
+from subsvc.status.detail import account_summary, user_detail
+from subsvc.status.html import message, page, secure_pages
 
 log = logging.getLogger(__name__)
 
 # Stripe Checkout Session ids look like cs_test_a1B2… / cs_live_…; the column holds 255.
 CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}")
-# Every page may carry a key or personal data: never cache it, never leak the URL (it holds
-# the checkout session id or an email) as a referrer. The pages run no script and load
-# nothing, so the policy allows inline styles and same-origin forms only.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-}
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="subsvc"'}
 PENDING_REFRESH_SECONDS = 5
 PENDING_REFRESHES = 12  # 12 x 5 s: the "setting up" page refreshes for at most a minute
 
-
-def page(template: str, status: int = 200, headers: dict[str, str] | None = None,
-         **context: Any) -> Response:
-    response = make_response(render_template(f"status/{template}", **context), status)
-    response.headers.update({**PAGE_HEADERS, **(headers or {})})
-    return response
+# Every answer on a page path, whoever made it, gets the pages' security headers.
+bp.after_app_request(secure_pages)
 
 
 def status_page(user: User, *, operator: bool) -> Response:
-    info = user_status(db.session, user, Policy.from_config(current_app.config))
-    return page("status.html", info=info, operator=operator)
-
-
-def message(status: int, title: str, text: str, headers: dict[str, str] | None = None) -> Response:
-    return page("message.html", status, headers, title=title, text=text)
+    policy = Policy.from_config(current_app.config)
+    if operator:
+        return page("operator_status.html", info=user_detail(db.session, user, policy))
+    return page("status.html", info=account_summary(db.session, user, policy))
 
 
 @bp.get("")
