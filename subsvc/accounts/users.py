@@ -72,7 +72,8 @@ def resolve_user(session: DbSession, *, customer_id: str | None, email: str | No
 def link_email(session: DbSession, user: User, *, customer_id: str | None,
                email: str | None) -> User:
     """Put the email Stripe gives for a customer (an invoice's `customer_email`) on that
-    customer's user, `user`, whatever the order the events came in; the user it ends up as.
+    customer's user, `user`, whatever the order the events came in; returns `user`, who
+    stays the customer's user (a merge is always into it).
 
     Only when `user` is the customer's and lacks this email: resolve_user then links it
     within the rule above (merging a user made beforehand with that email, keeping the

@@ -54,5 +54,5 @@ def _subscription_of(event: StripeEvent) -> Subscription:
     sub = get_or_create_subscription(db.session, sub_id, customer_id=event.customer_id,
                                      email=email)
     # The subscription may have come first (no Checkout) and made its user without it.
-    sub.user = link_email(db.session, sub.user, customer_id=event.customer_id, email=email)
+    link_email(db.session, sub.user, customer_id=event.customer_id, email=email)
     return sub
