@@ -3,7 +3,8 @@
 Mutation check of accounts/ordering.py (issue 8, point 10): each rule was changed once, by
 hand, and this file and tests/test_ordering.py run on SQLite; every mutation is killed by the
 case named (the first to fail), or is equivalent: no event set can tell it from the rule.
-"Before" says whether the suite without the tie cases below caught it.
+"Before": whether the suite without the cases added with this table caught it (test_ordering.py
+was run on every mutation the old rule cases let through; "(new)": not tried before).
 
   mutation                                         killed by (case)                   before
   PROGRESS swap incomplete <-> trialing            trialing outranks incomplete ...    survived
@@ -20,12 +21,12 @@ case named (the first to fail), or is equivalent: no event set can tell it from 
                                                    incomplete_expired (7) above every other status
   PROGRESS canceled/incomplete_expired 7 -> 0      equivalent alone: `terminal` precedes progress
                                                    in both versions
-  both of the last two together                    a cancel's details win within its second (new)
-  details: terminal before created                 price comes from the newest ... after a cancel
+  both of the last two together                    a cancel's details win ...          (new)
+  details: terminal before created                 price comes from the newest ...     survived
   status: drop authoritative                       a later checkout never overrides ...  killed
   details: drop authoritative                      a later checkout never overrides ...  killed
   status: drop created                             newer failed invoice beats older ...  killed
-  details: drop created                            price comes from the newest ... after a cancel
+  details: drop created                            price comes from the newest ...     (new)
   status: source before created                    newer failed invoice beats older ...  killed
   status: progress before source                   subscription event beats an invoice  killed
   status: drop progress                            created incomplete and updated active killed by
@@ -34,8 +35,9 @@ case named (the first to fail), or is equivalent: no event set can tell it from 
   status: event-id tiebreak reversed               two words of one rank in one second  survived
   details: event-id tiebreak reversed              two words of one rank / two updates  survived
   TERMINAL without incomplete_expired              incomplete_expired is terminal        killed
-  paused rule dropped (settled = newest word)      a paid invoice newer than the pause  see below
-  paused rule ignores a terminal word              a terminal status stays under a newer pause
+  paused rule dropped (settled = newest word)      a paid invoice newer than the pause  killed
+                                                   (before: test_ordering's paused window)
+  paused rule ignores a terminal word              a terminal status stays under ...   survived
   paused rule reads either word                    equivalent: the newest word is `paused` only
                                                    when the newest subscription event says it
   (`paused` from event_status too)                 (same created and source order in both
