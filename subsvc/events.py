@@ -99,9 +99,9 @@ STATUS_WIDTH = _width(Subscription.__table__.c.status)
 EMAIL_WIDTH = _width(User.__table__.c.email)
 # data.object fields the handlers store or look up (a field may be an expanded object).
 IDENTIFIERS = tuple((".".join(path), path) for path in (
-    ("id",), ("customer",), ("subscription",), ("client_reference_id",),
+    ("id",), ("customer",), ("customer_account",), ("subscription",), ("client_reference_id",),
     ("parent", "subscription_details", "subscription")))
-EMAILS = (("customer_email",), ("customer_details", "email"))
+EMAILS = (("customer_email",), ("customer_details", "email"), ("email",))
 
 
 def parse_event(raw: bytes | str) -> StripeEvent:
@@ -214,13 +214,17 @@ def as_epoch(value: Any) -> int | None:
 
 
 def customer_of(obj: JsonDict) -> str | None:
-    """The Stripe customer a subscription, invoice or checkout session belongs to.
+    """The Stripe customer a subscription, invoice, checkout session or customer event is about.
 
     An Accounts v2 customer is an Account: objects about it carry its `acct_…`
     id as `customer_account`, with `customer` null or a `cus_…` mirror that
     not every object names. The account id is the one every object carries,
-    so it is the identity when present; otherwise the v1 `customer`.
+    so it is the identity when present; otherwise the v1 `customer`. A
+    Customer object (`customer.*` events) is the `cus_…` itself, and names its
+    Account the same way, so its events lock on the same subject as the rest.
     """
+    if obj.get("object") == "customer":  # a customer event's object is the customer itself
+        return as_str(obj.get("customer_account")) or id_of(obj.get("id"))
     return as_str(obj.get("customer_account")) or id_of(obj.get("customer"))
 
 
@@ -305,6 +309,14 @@ def invoice_is_paid(invoice: JsonDict) -> bool:
 def invoice_email(invoice: JsonDict) -> str | None:
     email = invoice.get("customer_email")
     return email if isinstance(email, str) and email else None
+
+
+# --- customers -----------------------------------------------------------------
+
+def customer_object_email(customer: JsonDict) -> str | None:
+    """The email of a Customer object (`customer.created` / `customer.updated`)."""
+    email = customer.get("email") if customer.get("object") == "customer" else None
+    return email if isinstance(email, str) and email.strip() else None
 
 
 # --- checkout sessions -------------------------------------------------------

@@ -48,12 +48,12 @@ def map_unmapped_price_to_pro(app: Flask) -> None:
 def test_list_shows_newest_first_with_status_and_attempts(
         app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     first = delivered(client, event_for("customer.subscription.created", at=now() - 60))
-    second = delivered(client, event_for("customer.created"))
+    second = delivered(client, event_for("product.updated"))
     result = runner.invoke(args=["events", "list"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 2
-    assert second["id"] in lines[0] and "customer.created" in lines[0] and "ignored" in lines[0]
+    assert second["id"] in lines[0] and "product.updated" in lines[0] and "ignored" in lines[0]
     assert first["id"] in lines[1] and "processed" in lines[1] and "attempts=1" in lines[1]
 
 
@@ -73,7 +73,7 @@ def test_list_shows_the_error_of_a_failed_event_truncated(client: FlaskClient,
 
 def test_list_filters_by_status_and_limits(client: FlaskClient, runner: FlaskCliRunner) -> None:
     for n in range(3):
-        delivered(client, event_for("customer.created", f"user{n}@example.com"))
+        delivered(client, event_for("product.updated", f"user{n}@example.com"))
     delivered(client, event_for("invoice.paid"))
     ignored = runner.invoke(args=["events", "list", "--status", "ignored", "--limit", "2"])
     assert ignored.exit_code == 0
@@ -114,7 +114,7 @@ def test_replay_of_a_processed_event_applies_it_again(
 
 def test_replay_of_an_ignored_event_stays_ignored(app: Flask, client: FlaskClient,
                                                   runner: FlaskCliRunner) -> None:
-    event = delivered(client, event_for("customer.created"))
+    event = delivered(client, event_for("product.updated"))
     result = runner.invoke(args=["events", "replay", event["id"]])
     assert result.exit_code == 0
     assert result.output.strip().endswith(": ignored")
@@ -165,7 +165,7 @@ def test_replay_needs_exactly_one_of_id_and_failed(runner: FlaskCliRunner, args:
 
 def test_list_filters_by_type(client: FlaskClient, runner: FlaskCliRunner) -> None:
     created = delivered(client, event_for("customer.subscription.created", at=now() - 60))
-    delivered(client, event_for("customer.created"))
+    delivered(client, event_for("product.updated"))
     result = runner.invoke(args=["events", "list", "--type", "customer.subscription.created",
                                  "--json"])
     assert result.exit_code == 0, result.output
@@ -203,7 +203,7 @@ def _age(app: Flask, event_id: str, days: int) -> None:
 def test_prune_deletes_old_processed_and_ignored_events_never_failed_or_young_ones(
         app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     old_processed = delivered(client, event_for("customer.subscription.created", "p@example.com"))
-    old_ignored = delivered(client, event_for("customer.created", "i@example.com"))
+    old_ignored = delivered(client, event_for("product.updated", "i@example.com"))
     old_failed = delivered(client, event_for("customer.subscription.created", "f@example.com",
                                              price_id=UNMAPPED), status=500)
     young = delivered(client, event_for("customer.subscription.created", "y@example.com"))

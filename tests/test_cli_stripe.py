@@ -19,8 +19,9 @@ HANDLED = [
     "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
     "customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed",
     "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed",
+    "customer.created", "customer.updated",
 ]
-UNHANDLED = ["customer.created", "customer.subscription.trial_will_end", "invoice.finalized",
+UNHANDLED = ["customer.deleted", "customer.subscription.trial_will_end", "invoice.finalized",
              "checkout.session.expired", "payment_intent.succeeded", "product.updated"]
 
 
@@ -142,7 +143,9 @@ def test_simulate_drives_a_real_server_through_a_journey(backend: str, tmp_path:
         simulate("customer.subscription.deleted", "--tier", "business")
         assert (status()["tier"], status()["entitled"]) == ("free", False)
 
-        ignored = simulate("customer.created")
+        linked = simulate("customer.updated")  # her email, already on her user: links nothing
+        assert json.loads(linked.split("HTTP 200 ", 1)[1])["status"] == "processed"
+        ignored = simulate("customer.deleted")
         assert json.loads(ignored.split("HTTP 200 ", 1)[1])["status"] == "ignored"
         failed = simulate("customer.subscription.created", "--subscription", "sub_1Other",
                           "--price", "price_1NobodySellsThis", ok=False)

@@ -275,7 +275,7 @@ def test_unusable_client_reference_id_in_a_checkout_is_a_recorded_failure(
 
 def test_unusable_id_in_an_ignored_event_is_stored_as_ignored(
         app: Flask, client: FlaskClient) -> None:
-    event = sim.event("customer.created", {"id": "cus_" + "x" * 300, "object": "customer",
+    event = sim.event("customer.deleted", {"id": "cus_" + "x" * 300, "object": "customer",
                                            "email": f"{NUL}"})
 
     response = post_public(client, sim.dumps(event))

@@ -1,4 +1,48 @@
-"""Each ordering rule on its own: a tiny event set, every arrival order, one expected state."""
+"""Each ordering rule on its own: a tiny event set, every arrival order, one expected state.
+
+Mutation check of accounts/ordering.py (issue 8, point 10): each rule was changed once, by
+hand, and this file and tests/test_ordering.py run on SQLite; every mutation is killed by the
+case named (the first to fail), or is equivalent: no event set can tell it from the rule.
+"Before": whether the suite without the cases added with this table caught it (test_ordering.py
+was run on every mutation the old rule cases let through; "(new)": not tried before).
+
+  mutation                                         killed by (case)                   before
+  PROGRESS swap incomplete <-> trialing            trialing outranks incomplete ...    survived
+  PROGRESS swap trialing <-> active                active outranks trialing ...        survived
+  PROGRESS swap active <-> past_due                past_due outranks active ...        survived
+  PROGRESS swap past_due <-> unpaid                unpaid outranks past_due ...        survived
+  PROGRESS swap unpaid <-> paused                  paused outranks unpaid ...          survived
+  Source flipped (checkout 3, subscription 1)      subscription event beats an invoice  killed
+  Source swap invoice <-> subscription             subscription event beats an invoice  killed
+  Source swap checkout <-> invoice                 equivalent: `authoritative` already separates a
+                                                   checkout from an invoice before `source` is read
+  status: drop terminal                            canceled is terminal even before ... killed
+  details: drop terminal                           equivalent alone: PROGRESS ranks canceled and
+                                                   incomplete_expired (7) above every other status
+  PROGRESS canceled/incomplete_expired 7 -> 0      equivalent alone: `terminal` precedes progress
+                                                   in both versions
+  both of the last two together                    a cancel's details win ...          (new)
+  details: terminal before created                 price comes from the newest ...     survived
+  status: drop authoritative                       a later checkout never overrides ...  killed
+  details: drop authoritative                      a later checkout never overrides ...  killed
+  status: drop created                             newer failed invoice beats older ...  killed
+  details: drop created                            price comes from the newest ...     (new)
+  status: source before created                    newer failed invoice beats older ...  killed
+  status: progress before source                   subscription event beats an invoice  killed
+  status: drop progress                            created incomplete and updated active killed by
+                                                   luck of random ids; now with fixed ids
+  details: drop progress                           trialing outranks incomplete ...    survived
+  status: event-id tiebreak reversed               two words of one rank in one second  survived
+  details: event-id tiebreak reversed              two words of one rank / two updates  survived
+  TERMINAL without incomplete_expired              incomplete_expired is terminal        killed
+  paused rule dropped (settled = newest word)      a paid invoice newer than the pause  killed
+                                                   (before: test_ordering's paused window)
+  paused rule ignores a terminal word              a terminal status stays under ...   survived
+  paused rule reads either word                    equivalent: the newest word is `paused` only
+                                                   when the newest subscription event says it
+  (`paused` from event_status too)                 (same created and source order in both
+                                                   versions), so subscription_status is paused too
+"""
 from __future__ import annotations
 
 import itertools
@@ -23,19 +67,38 @@ P1, P2 = sim.add_interval(T), sim.add_interval(T, n=2)
 Case = Callable[[sim.Customer], list[dict[str, Any]]]
 
 
+def event_id(c: sim.Customer, rank: str | None) -> str | None:
+    """A fixed event id: within one customer, rank "b" sorts above rank "a".
+
+    A tie case gives its expected winner the *lower* id, so that the event-id
+    tiebreak alone picks the wrong event: dropping the rule under test fails the
+    case every time, not by the luck of random ids.
+    """
+    return f"evt_{c.subscription[4:]}_{rank}" if rank else None
+
+
 def sub_event(c: sim.Customer, type_: str, created: int, *, status: str = "active",
-              price: str = PRO, period: tuple[int, int] = (T, P1), **extra: Any) -> dict[str, Any]:
+              price: str = PRO, period: tuple[int, int] = (T, P1), rank: str | None = None,
+              **extra: Any) -> dict[str, Any]:
     obj = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=price, status=status,
                            period_start=period[0], period_end=period[1], created=T, **extra)
-    return sim.event(type_, obj, created=created)
+    return sim.event(type_, obj, created=created, event_id=event_id(c, rank))
 
 
 def invoice_event(c: sim.Customer, type_: str, created: int, *, period: tuple[int, int] = (T, P1),
-                  amount: int = 1900, **extra: Any) -> dict[str, Any]:
+                  amount: int = 1900, rank: str | None = None, **extra: Any) -> dict[str, Any]:
     obj = sim.invoice(customer=c.customer, subscription=c.subscription, price_id=PRO,
                       period_start=period[0], period_end=period[1], paid=type_ != "invoice.payment_failed",
                       amount=amount, created=created, **extra)
-    return sim.event(type_, obj, created=created)
+    return sim.event(type_, obj, created=created, event_id=event_id(c, rank))
+
+
+def same_second(c: sim.Customer, loser: str, winner: str) -> list[dict[str, Any]]:
+    """Two subscription events in one second: `winner` further along (PROGRESS) than
+    `loser`, with the lower event id, and the other price: the winner's word and price stand."""
+    return [sub_event(c, "customer.subscription.updated", T + 50, status=loser, price=BUSINESS,
+                      rank="b"),
+            sub_event(c, "customer.subscription.updated", T + 50, status=winner, rank="a")]
 
 
 def checkout_event(c: sim.Customer, created: int, *, tier: str, paid: bool = True) -> dict[str, Any]:
@@ -58,13 +121,67 @@ CASES: dict[str, tuple[Case, tuple[str, str | None, str | None, int | None]]] = 
         invoice_event(c, "invoice.payment_failed", T + 90000, billing_reason="subscription_cycle"),
     ], ("incomplete_expired", PRO, "pro", P1)),
     "created incomplete and updated active in one second": (lambda c: [
-        sub_event(c, "customer.subscription.created", T, status="incomplete"),
-        sub_event(c, "customer.subscription.updated", T),
+        sub_event(c, "customer.subscription.created", T, status="incomplete", rank="b"),
+        sub_event(c, "customer.subscription.updated", T, rank="a"),
     ], ("active", PRO, "pro", P1)),
     "subscription event beats an invoice in the same second": (lambda c: [
-        sub_event(c, "customer.subscription.updated", T + 50, status="active"),
-        invoice_event(c, "invoice.payment_failed", T + 50, period=(P1, P2)),
+        sub_event(c, "customer.subscription.updated", T + 50, status="active", rank="a"),
+        invoice_event(c, "invoice.payment_failed", T + 50, period=(P1, P2), rank="b"),
     ], ("active", PRO, "pro", P1)),
+    # Progress within one second, one neighbouring pair of PROGRESS each (status and details).
+    "trialing outranks incomplete in one second": (
+        lambda c: same_second(c, "incomplete", "trialing"), ("trialing", PRO, "pro", P1)),
+    "active outranks trialing in one second": (
+        lambda c: same_second(c, "trialing", "active"), ("active", PRO, "pro", P1)),
+    "past_due outranks active in one second": (
+        lambda c: same_second(c, "active", "past_due"), ("past_due", PRO, "pro", P1)),
+    "unpaid outranks past_due in one second": (
+        lambda c: same_second(c, "past_due", "unpaid"), ("unpaid", PRO, "pro", P1)),
+    "paused outranks unpaid in one second": (
+        lambda c: same_second(c, "unpaid", "paused"), ("paused", PRO, "pro", P1)),
+    "a failed invoice outranks a paid one in one second": (lambda c: [
+        invoice_event(c, "invoice.paid", P1 + 10, period=(P1, P2), rank="b"),
+        invoice_event(c, "invoice.payment_failed", P1 + 10, period=(P1, P2), rank="a",
+                      billing_reason="subscription_cycle"),
+    ], ("past_due", None, None, P2)),
+    # Terminal: a cancel's details win within its second, and the newest subscription
+    # event's details win after it (the status stays canceled either way).
+    "a cancel's details win within its second": (lambda c: [
+        sub_event(c, "customer.subscription.updated", T + 100, price=BUSINESS, rank="b"),
+        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled", rank="a"),
+    ], ("canceled", PRO, "pro", P1)),
+    "price comes from the newest subscription event even after a cancel": (lambda c: [
+        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled", rank="b"),
+        sub_event(c, "customer.subscription.updated", T + 200, price=BUSINESS, rank="a"),
+    ], ("canceled", BUSINESS, "business", P1)),
+    # The event id decides what nothing else does: the higher id wins (an arbitrary but
+    # fixed direction, so every arrival order agrees).
+    "two words of one rank in one second: the higher event id": (lambda c: [
+        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled", price=BUSINESS,
+                  rank="a"),
+        sub_event(c, "customer.subscription.updated", T + 100, status="incomplete_expired",
+                  rank="b"),
+    ], ("incomplete_expired", PRO, "pro", P1)),
+    "two updates of one status in one second: the higher event id": (lambda c: [
+        sub_event(c, "customer.subscription.updated", T + 100, price=BUSINESS, rank="a"),
+        sub_event(c, "customer.subscription.updated", T + 100, rank="b"),
+    ], ("active", PRO, "pro", P1)),
+    # Paused: only a subscription event moves a subscription out of it.
+    "a paid invoice newer than the pause does not resume it": (lambda c: [
+        sub_event(c, "customer.subscription.updated", T + 100, status="past_due"),
+        sub_event(c, "customer.subscription.paused", T + 200, status="paused"),
+        invoice_event(c, "invoice.paid", T + 300, period=(P1, P2)),
+    ], ("paused", PRO, "pro", P2)),
+    "a resume ends the pause and a later invoice counts again": (lambda c: [
+        sub_event(c, "customer.subscription.paused", T + 100, status="paused"),
+        sub_event(c, "customer.subscription.resumed", T + 200, status="active"),
+        invoice_event(c, "invoice.payment_failed", T + 300, period=(P1, P2),
+                      billing_reason="subscription_cycle"),
+    ], ("past_due", PRO, "pro", P1)),
+    "a terminal status stays under a newer pause": (lambda c: [
+        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled"),
+        sub_event(c, "customer.subscription.paused", T + 200, status="paused"),
+    ], ("canceled", PRO, "pro", P1)),
     "newer failed invoice beats older subscription event": (lambda c: [
         sub_event(c, "customer.subscription.updated", T + 50),
         invoice_event(c, "invoice.payment_failed", T + 51, period=(P1, P2)),

@@ -33,8 +33,10 @@ def one_off_invoice(api: str) -> Json:
 
 
 IGNORED: dict[str, Callable[[str], Json]] = {
-    "unknown-type": lambda api: sim.event("customer.created", {"id": "cus_Sqe1AuyLwHEG2x",
+    "unknown-type": lambda api: sim.event("customer.deleted", {"id": "cus_Sqe1AuyLwHEG2x",
                                                               "object": "customer"}, api_version=api),
+    "customer-without-email": lambda api: sim.event("customer.updated", sim.customer(
+        customer="cus_Sqe1AuyLwHEG2y", email=None, api_version=api), api_version=api),
     "payment-mode-checkout": lambda api: checkout(sim.Customer.make(2), api=api, mode="payment",
                                                   subscription=None),
     "setup-mode-checkout": lambda api: checkout(sim.Customer.make(3), api=api, mode="setup",

@@ -3,7 +3,10 @@
 Users are matched by client_reference_id (= external_id), then Stripe customer
 id, then email. Events about a customer not known yet make a stub user; a later
 checkout links it to the user made beforehand by merging the stub in, so one
-customer never ends up with two users.
+customer never ends up with two users. The customer's email (an invoice's
+`customer_email`, a `customer.*` event) links the same way whenever it arrives:
+a stub made by a subscription event and a user made beforehand with that email
+become one (link_email), so the order of those events does not matter.
 
 Stripe does not verify the email a payer types, so an email alone never links an
 event to a user who has a Stripe customer of their own or an API key: the event
@@ -64,6 +67,23 @@ def resolve_user(session: DbSession, *, customer_id: str | None, email: str | No
         # Another worker created a user with one of these identifiers between our
         # SELECT and INSERT; the second pass finds it.
     raise RuntimeError("could not resolve user")  # pragma: no cover - needs a third racer
+
+
+def link_email(session: DbSession, user: User, *, customer_id: str | None,
+               email: str | None) -> User:
+    """Put the email Stripe gives for a customer (an invoice's `customer_email`) on that
+    customer's user, `user`, whatever the order the events came in; returns `user`, who
+    stays the customer's user (a merge is always into it).
+
+    Only when `user` is the customer's and lacks this email: resolve_user then links it
+    within the rule above (merging a user made beforehand with that email, keeping the
+    email where it is held by a user with a customer or key of their own).
+    """
+    email = normalize_email(email)
+    if not (customer_id and email) or user.stripe_customer_id != customer_id or (
+            user.email == email):
+        return user
+    return resolve_user(session, customer_id=customer_id, email=email)
 
 
 def _taken_email_holder(candidates: list[User], customer_id: str | None,

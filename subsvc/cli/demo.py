@@ -111,8 +111,8 @@ def _subscription(j: Journey, status: str, at: int) -> Json:
 def _other_object(type_: str, j: Journey, at: int) -> Json:
     noun = type_.rsplit(".", 1)[0] if "." in type_ else type_
     if noun == "customer":
-        return {"id": j.customer, "object": "customer", "created": at, "email": j.email,
-                "livemode": False, "metadata": {}}
+        return sim.customer(customer=j.customer, email=j.email, created=at,
+                            api_version=j.api_version)
     prefix = _OBJECT_PREFIXES.get(noun, noun.split(".")[-1])
     return {"id": sim.new_id(prefix), "object": noun.split(".")[-1], "created": at, "livemode": False,
             "customer": j.customer, "metadata": {}}

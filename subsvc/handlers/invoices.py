@@ -7,6 +7,7 @@ from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import (
     Stamp, apply_period_end, apply_status, get_or_create_subscription,
 )
+from subsvc.accounts.users import link_email
 from subsvc.events import (
     JsonDict, StripeEvent, invoice_email, invoice_is_paid, invoice_period_end,
     invoice_subscription_id,
@@ -49,5 +50,9 @@ def on_invoice_payment_failed(event: StripeEvent, policy: Policy) -> None:
 def _subscription_of(event: StripeEvent) -> Subscription:
     sub_id = invoice_subscription_id(event.object)
     assert sub_id is not None  # guaranteed by _for_subscription
-    return get_or_create_subscription(db.session, sub_id, customer_id=event.customer_id,
-                                      email=invoice_email(event.object))
+    email = invoice_email(event.object)
+    sub = get_or_create_subscription(db.session, sub_id, customer_id=event.customer_id,
+                                     email=email)
+    # The subscription may have come first (no Checkout) and made its user without it.
+    link_email(db.session, sub.user, customer_id=event.customer_id, email=email)
+    return sub

@@ -5,6 +5,7 @@ Pure Python (no Flask, no DB): shared by the test-suite and the ``flask stripe s
 """
 
 from .checkout import checkout_session
+from .customers import customer
 from .events import event
 from .ids import API_ENDIVE, API_LEGACY, API_NEW, API_OLD, API_VERSIONS, DAY, add_interval, new_id
 from .invoices import invoice
@@ -20,9 +21,9 @@ from .subscriptions import subscription
 from .thin import thin_event
 
 __all__ = [
-    "API_ENDIVE", "API_LEGACY", "API_NEW", "API_OLD", "API_VERSIONS", "DAY", "Customer", "Expected", "Json",
-    "Lifecycle", "Scenario", "add_interval", "checkout_session", "dumps", "event", "invoice", "lifecycle_full",
-    "lifecycle_mixed_intervals", "lifecycle_past_due", "lifecycle_paused", "lifecycle_resubscribe",
-    "lifecycle_trial", "new_id", "price", "sign", "signed_request", "subscription",
-    "thin_event",
+    "API_ENDIVE", "API_LEGACY", "API_NEW", "API_OLD", "API_VERSIONS", "DAY", "Customer", "Expected",
+    "Json", "Lifecycle", "Scenario", "add_interval", "checkout_session", "customer", "dumps",
+    "event", "invoice", "lifecycle_full", "lifecycle_mixed_intervals", "lifecycle_past_due",
+    "lifecycle_paused", "lifecycle_resubscribe", "lifecycle_trial", "new_id", "price", "sign",
+    "signed_request", "subscription", "thin_event",
 ]
