@@ -20,6 +20,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option of a connection whose transaction only reads (begin_read_only).
+READ_ONLY = "subsvc_read_only"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,17 +36,33 @@ def reconnecting(view: Callable[P, R]) -> Callable[P, R]:
     second run gets a fresh connection: a product back end sees one slow
     answer instead of a 503. The whole view re-runs, so no half-read state is
     kept; only a dead pooled connection is retried, never a refused connect.
+    Each run's transaction is read-only (begin_read_only).
     """
     @wraps(view)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
+            begin_read_only()
             return view(*args, **kwargs)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             db.session.rollback()
+            begin_read_only()
             return view(*args, **kwargs)
     return run
+
+
+def begin_read_only() -> None:
+    """Start the session's transaction as a reader: on SQLite BEGIN (DEFERRED), not IMMEDIATE.
+
+    A WAL reader takes no lock that a writer waits for, so lookups run beside event
+    transactions and beside each other instead of queueing for the single write lock.
+    Only for transactions that never write (a deferred one that tried to could fail with
+    "database is locked"). A transaction already open keeps its mode.
+    """
+    session = db.session()  # the scoped session's current Session
+    if not session.in_transaction():
+        session.connection(execution_options={READ_ONLY: True})
 
 
 def engine_options(database_url: str) -> dict[str, Any]:
@@ -121,5 +139,7 @@ def _sqlite_on_begin(conn: Any) -> None:
     # with "database is locked" when another worker committed in between.
     # The price: on SQLite even a read holds the lock until its transaction
     # ends, so code must not read and then wait on something else (an HTTP call)
-    # with the transaction open. Requests end theirs at teardown.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # with the transaction open. Requests end theirs at teardown. Read-only views
+    # (begin_read_only) begin DEFERRED: in WAL mode a reader waits for nobody.
+    deferred = conn.get_execution_options().get(READ_ONLY)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
