@@ -1,8 +1,9 @@
 """Unbound Flask extensions, bound in create_app, plus SQLite connection set-up."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -20,6 +21,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Set while a read-only view runs (read_only()): its transactions begin DEFERRED on SQLite.
+_read_only: ContextVar[bool] = ContextVar("subsvc_read_only", default=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,17 +37,36 @@ def reconnecting(view: Callable[P, R]) -> Callable[P, R]:
     second run gets a fresh connection: a product back end sees one slow
     answer instead of a 503. The whole view re-runs, so no half-read state is
     kept; only a dead pooled connection is retried, never a refused connect.
+    Each run's transactions begin as readers (read_only).
     """
     @wraps(view)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return view(*args, **kwargs)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            db.session.rollback()
-            return view(*args, **kwargs)
+        with read_only():
+            try:
+                return view(*args, **kwargs)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                db.session.rollback()
+                return view(*args, **kwargs)
     return run
+
+
+@contextmanager
+def read_only() -> Iterator[None]:
+    """Transactions begun inside start as readers: on SQLite BEGIN (DEFERRED), not IMMEDIATE.
+
+    A WAL reader takes no lock that a writer waits for, so lookups run beside event
+    transactions and beside each other instead of queueing for the single write lock.
+    Only for code that never writes (a deferred transaction that tried to could fail with
+    "database is locked"). A context variable rather than a connection option, so that no
+    connection is made before the view asks for one (it handles an unreachable database).
+    """
+    token = _read_only.set(True)
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
 
 
 def engine_options(database_url: str) -> dict[str, Any]:
@@ -121,5 +143,6 @@ def _sqlite_on_begin(conn: Any) -> None:
     # with "database is locked" when another worker committed in between.
     # The price: on SQLite even a read holds the lock until its transaction
     # ends, so code must not read and then wait on something else (an HTTP call)
-    # with the transaction open. Requests end theirs at teardown.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # with the transaction open. Requests end theirs at teardown. Read-only views
+    # (read_only()) begin DEFERRED: in WAL mode a reader waits for nobody.
+    conn.exec_driver_sql("BEGIN" if _read_only.get() else "BEGIN IMMEDIATE")

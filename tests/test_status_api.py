@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import pytest
@@ -189,3 +190,25 @@ def test_keys_and_tokens_never_reach_the_log(client: FlaskClient, runner: FlaskC
     texts = [r.get_data(as_text=True) for r in responses] + [caplog.text]
     for secret in (key, key[:-1], ADMIN_TOKEN, ADMIN_TOKEN[:-1]):
         assert not [text for text in texts if secret in text]
+
+
+def test_me_answers_while_another_process_holds_the_sqlite_write_lock(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner, database_url: str) -> None:
+    # A lookup only reads: on SQLite it begins DEFERRED, so a writer holding the write
+    # lock (an event transaction in another worker) does not make it wait for the lock.
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    c = sim.Customer.make(1)
+    subscribe(client, c)
+    key = rotate(runner, c.email)
+    writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        # Were the lookup to want the lock, it would wait out the busy timeout, then fail.
+        response = client.get(ME, headers=bearer(key))
+    finally:
+        writer.rollback()
+        writer.close()
+
+    assert response.status_code == 200
+    assert response.get_json()["tier"] == "pro"

@@ -8,9 +8,9 @@ subscription ends (customer.subscription.deleted).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from subsvc.accounts.tiers import FREE
 from subsvc.models import Subscription, Tier
@@ -38,10 +38,29 @@ def is_entitled(status: str | None, policy: Policy) -> bool:
     return status == S.PAST_DUE and policy.past_due_keeps_tier
 
 
-def deciding_subscription(subs: list[Subscription], tiers: list[Tier],
-                          policy: Policy) -> Subscription | None:
+class SubscriptionLike(Protocol):
+    """What deciding needs of a subscription: an ORM row or a Core result row."""
+
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def tier(self) -> str | None: ...
+    @property
+    def last_event_created(self) -> int: ...
+    @property
+    def stripe_subscription_id(self) -> str: ...
+
+
+Sub = TypeVar("Sub", bound=SubscriptionLike)
+
+
+def deciding_subscription(subs: Sequence[Sub], tiers: list[Tier], policy: Policy) -> Sub | None:
     """The entitled subscription with the highest-ranked tier, else the most recent one."""
-    ranks = {tier.name: tier.rank for tier in tiers}
+    return deciding_by_rank(subs, {tier.name: tier.rank for tier in tiers}, policy)
+
+
+def deciding_by_rank(subs: Sequence[Sub], ranks: Mapping[str, int], policy: Policy) -> Sub | None:
+    """deciding_subscription with the tiers given as name -> rank (only those that exist)."""
     entitled = [s for s in subs if is_entitled(s.status, policy) and s.tier in ranks]
     if entitled:
         return max(entitled, key=lambda s: (ranks[s.tier or ""], s.last_event_created,
@@ -51,11 +70,15 @@ def deciding_subscription(subs: list[Subscription], tiers: list[Tier],
     return max(subs, key=lambda s: (s.last_event_created, s.stripe_subscription_id))
 
 
-def user_tier_name(subs: list[Subscription], tiers: list[Tier], policy: Policy) -> str:
-    deciding = deciding_subscription(subs, tiers, policy)
+def tier_of(deciding: SubscriptionLike | None, policy: Policy) -> str:
+    """The user's tier, given their deciding subscription."""
     if deciding is not None and is_entitled(deciding.status, policy) and deciding.tier:
         return deciding.tier
     return FREE
+
+
+def user_tier_name(subs: list[Subscription], tiers: list[Tier], policy: Policy) -> str:
+    return tier_of(deciding_subscription(subs, tiers, policy), policy)
 
 
 def on_paid_tier(tier_name: str) -> bool:

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from subsvc.accounts.api_keys import issue_key
 from subsvc.accounts.entitlement import Policy, has_entitlement, user_tier_name
 from subsvc.accounts.tiers import all_tiers
+
+if TYPE_CHECKING:
+    from subsvc.accounts.merge import Merged
 from subsvc.models import Subscription, Tier, User, WidgetConfig
 from subsvc.models.base import DbSession
 
@@ -36,3 +40,13 @@ def onboard_if_due(session: DbSession, user: User, policy: Policy, *, checkout: 
     session.flush()
     log.info("Issued API key and seeded widget config for user %s", user.id)
     return True
+
+
+def onboard_after_merge(session: DbSession, merged: Merged, policy: Policy) -> bool:
+    """onboard_if_due after a merge (accounts/merge.py): the merge said whether the user
+    already has a key, so the common event loads no user at all."""
+    if merged.user_has_key:
+        return False
+    user = session.get(User, merged.user_id)
+    assert user is not None  # the subscription's foreign key
+    return onboard_if_due(session, user, policy, checkout=False)

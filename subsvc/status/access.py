@@ -16,11 +16,8 @@ from urllib.parse import urlsplit
 
 from flask import Request
 
-from subsvc.accounts.api_keys import user_for_key
 from subsvc.credentials import require_secret
 from subsvc.errors import Unauthorized
-from subsvc.extensions import db
-from subsvc.models import User
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +25,6 @@ log = logging.getLogger(__name__)
 def bearer_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def require_key_owner(request: Request) -> User:
-    token = bearer_token(request)
-    user = user_for_key(db.session, token) if token else None
-    if user is None:
-        raise Unauthorized()
-    return user
 
 
 def admin_token() -> str:

@@ -1,16 +1,27 @@
-"""A user's status as the JSON of CONTRACT section 4, shared by the API, pages and CLI."""
+"""A user's status as the JSON of CONTRACT section 4, shared by the API, pages and CLI.
+
+One statement answers it: the user (found by key hash or id, both unique indexes), each of
+their subscriptions, each subscription's tier (for its rank and limits) and the free tier's
+limits, joined. The deciding subscription is then picked in Python from those few rows, by
+the same rule as everywhere (accounts/entitlement.py), with the policy of this request and
+the tier ranks and limits as the tier table holds them now: nothing is kept that a tier
+file, a key rotation, a user merge or PAST_DUE_KEEPS_TIER could make stale. Core rows, not
+ORM objects: no identity map or unit of work on a path that product back ends call on every
+request they serve.
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, select
 
-from subsvc.accounts.entitlement import (
-    Policy, deciding_subscription, on_paid_tier, user_tier_name,
-)
-from subsvc.accounts.tiers import all_tiers
-from subsvc.models import Subscription, User
+from subsvc.accounts.api_keys import KEY_PREFIX, hash_key
+from subsvc.accounts.entitlement import Policy, deciding_by_rank, on_paid_tier, tier_of
+from subsvc.accounts.tiers import FREE
+from subsvc.models import Subscription, Tier, User
 from subsvc.models.base import DbSession
 
 
@@ -18,18 +29,54 @@ def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+@cache
+def _status_query(by: str) -> Select[Any]:
+    users, subs, tiers = User.__table__, Subscription.__table__, Tier.__table__
+    free = tiers.alias("free_tier")
+    where: ColumnElement[bool] = (users.c.api_key_hash == bindparam("key") if by == "key"
+                                  else users.c.id == bindparam("key"))
+    joined = (users.outerjoin(subs, subs.c.user_id == users.c.id)
+              .outerjoin(tiers, tiers.c.name == subs.c.tier)
+              .outerjoin(free, free.c.name == FREE))
+    return select(
+        users.c.email, users.c.external_id, users.c.api_key_prefix,
+        subs.c.stripe_subscription_id, subs.c.status, subs.c.price_id, subs.c.tier,
+        subs.c.current_period_end, subs.c.cancel_at_period_end, subs.c.cancel_at,
+        subs.c.last_event_created,
+        tiers.c.rank.label("tier_rank"), tiers.c.limits.label("tier_limits"),
+        free.c.limits.label("free_limits"),
+    ).select_from(joined).where(where)
+
+
 def user_status(session: DbSession, user: User, policy: Policy) -> dict[str, Any]:
-    subs = list(session.scalars(select(Subscription).where(Subscription.user_id == user.id)))
-    tiers = all_tiers(session)
-    deciding = deciding_subscription(subs, tiers, policy)
-    tier = user_tier_name(subs, tiers, policy)
+    rows = session.execute(_status_query("id"), {"key": user.id}).all()
+    return _answer(rows, policy)
+
+
+def status_for_key(session: DbSession, key: str, policy: Policy) -> dict[str, Any] | None:
+    """The status of the API key's owner, in one SELECT; None for a key nobody holds."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    rows = session.execute(_status_query("key"), {"key": hash_key(key)}).all()
+    return _answer(rows, policy) if rows else None
+
+
+def _answer(rows: Sequence[Row[Any]], policy: Policy) -> dict[str, Any]:
+    subs = [row for row in rows if row.stripe_subscription_id is not None]
+    # Only tiers that exist rank (an outer join gives NULL for a tier name no row has).
+    ranks = {row.tier: row.tier_rank for row in subs if row.tier_rank is not None}
+    deciding = deciding_by_rank(subs, ranks, policy)
+    tier = tier_of(deciding, policy)
+    # Read at request time: a changed tier file reaches every user at once.
+    limits = (rows[0].free_limits if tier == FREE
+              else next(row.tier_limits for row in subs if row.tier == tier))
+    user = rows[0]
     return {
         "email": user.email,
         "external_id": user.external_id,
         "tier": tier,
         "entitled": on_paid_tier(tier),
-        # Read at request time: a changed tier file reaches every user at once.
-        "limits": next((dict(t.limits or {}) for t in tiers if t.name == tier), {}),
+        "limits": dict(limits or {}),
         "subscription": None if deciding is None else {
             "id": deciding.stripe_subscription_id,
             "status": deciding.status,

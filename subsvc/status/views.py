@@ -6,12 +6,12 @@ from flask.typing import ResponseReturnValue
 
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
-from subsvc.errors import InvalidPayload, NotFound
+from subsvc.errors import InvalidPayload, NotFound, Unauthorized
 from subsvc.events import is_storable_email
 from subsvc.extensions import db, reconnecting
-from subsvc.status.access import require_admin_bearer, require_key_owner
+from subsvc.status.access import bearer_token, require_admin_bearer
 from subsvc.status.blueprint import bp
-from subsvc.status.payloads import user_status
+from subsvc.status.payloads import status_for_key, user_status
 
 API_PREFIX = "/status/api/"
 
@@ -31,8 +31,12 @@ def no_store(response: Response) -> Response:
 @bp.get("/api/me")
 @reconnecting
 def me() -> ResponseReturnValue:
-    user = require_key_owner(request)
-    return jsonify(user_status(db.session, user, Policy.from_config(current_app.config)))
+    # One SELECT by key hash (status/payloads.py), rather than finding the user first.
+    token = bearer_token(request)
+    status = status_for_key(db.session, token, policy()) if token else None
+    if status is None:
+        raise Unauthorized()
+    return jsonify(status)
 
 
 @bp.get("/api/users")
@@ -46,4 +50,8 @@ def user_by_email() -> ResponseReturnValue:
     user = find_user_by_email(db.session, email) if is_storable_email(email) else None
     if user is None:
         raise NotFound()
-    return jsonify(user_status(db.session, user, Policy.from_config(current_app.config)))
+    return jsonify(user_status(db.session, user, policy()))
+
+
+def policy() -> Policy:
+    return Policy.from_config(current_app.config)
