@@ -256,7 +256,7 @@ def subscription_period_end(sub: JsonDict) -> int | None:
     Before 2025-03-31 on the subscription; from then on, on each item. With
     items of mixed intervals (flexible billing) the earliest item end is the
     subscription's: a monthly item renews in a month even beside a yearly one.
-    Across events the latest value still wins (apply_period_end).
+    Across events the latest value still wins (the merge in accounts/merge.py).
     """
     ends = [as_epoch(sub.get("current_period_end"))]
     ends += [as_epoch(item.get("current_period_end")) for item in items_of(sub, "items")]

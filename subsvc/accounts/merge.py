@@ -10,13 +10,12 @@ statement also returns what the rest of the event needs: whether the details won
 that maps to no tier fails only then), whether the user already has a key (onboarding is
 rare), and the tier table's fingerprint (tier_cache.py).
 
-Same rule as accounts/subscriptions.py apply_status / apply_details / apply_period_end,
-which checkouts still use; tests/test_ordering.py checks both together in any order.
+Same rule as accounts/subscriptions.py apply_status / apply_details, which checkouts
+still use (checkouts carry no period end); tests/test_ordering.py checks both together in any order.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Any
 

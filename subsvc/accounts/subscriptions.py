@@ -12,7 +12,7 @@ from subsvc.accounts.ordering import (
 )
 from subsvc.accounts.users import resolve_user
 from subsvc.models import Subscription, User
-from subsvc.models.base import DbSession, from_epoch
+from subsvc.models.base import DbSession
 from subsvc.models.statements import insert_if_absent
 
 
@@ -84,13 +84,6 @@ def apply_details(sub: Subscription, status: str | None, stamp: Stamp, *, tier: 
     sub.price_id, sub.tier = price_id, tier
     sub.cancel_at_period_end, sub.cancel_at = cancel_at_period_end, cancel_at
     return True
-
-
-def apply_period_end(sub: Subscription, epoch: int | None) -> None:
-    # Periods only move forward, so the latest value wins whatever the order.
-    end = from_epoch(epoch)
-    if end is not None and (sub.current_period_end is None or end > sub.current_period_end):
-        sub.current_period_end = end
 
 
 def link_checkout(sub: Subscription, user: User, session_id: str, created: int) -> None:
