@@ -24,6 +24,7 @@ from subsvc.accounts.tiers import seed_tiers
 from subsvc.extensions import db
 from subsvc.health import head_revisions, migrations_dir
 from subsvc.simulate import sign
+from tests.stripe_api import FakeStripe, fake_stripe
 
 WEBHOOK_SECRET = "whsec_test_7d1c0b6a5e4f3a2b1c0d9e8f7a6b5c4d"
 OLD_WEBHOOK_SECRET = "whsec_test_old_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -127,6 +128,13 @@ def migrated(app: Flask) -> Iterator[Flask]:
     with app.app_context():
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
+
+
+@pytest.fixture
+def stripe() -> Iterator[FakeStripe]:
+    """A local server that plays Stripe's API (tests/stripe_api.py) for this test."""
+    with fake_stripe() as fake:
+        yield fake
 
 
 @pytest.fixture

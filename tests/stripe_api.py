@@ -229,3 +229,8 @@ def fake_stripe(**options: Any) -> Iterator[FakeStripe]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def stripe_settings(fake: FakeStripe) -> dict[str, str]:
+    """The settings that point subsvc's Stripe client at `fake`."""
+    return {"STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_API_BASE": fake.url}

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from tests.builders import (
 )
 from tests.conftest import now
 from tests.server import free_port
-from tests.stripe_api import SECRET_KEY, FakeStripe, fake_stripe
+from tests.stripe_api import SECRET_KEY, FakeStripe, fake_stripe, stripe_settings
 
 Json = dict[str, Any]
 START = now() - 20 * sim.DAY
@@ -26,14 +25,8 @@ P1 = sim.add_interval(START)
 
 
 @pytest.fixture
-def stripe() -> Iterator[FakeStripe]:
-    with fake_stripe() as fake:
-        yield fake
-
-
-@pytest.fixture
-def config_overrides(stripe: FakeStripe) -> dict[str, Any]:
-    return {"STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_API_BASE": stripe.url}
+def config_overrides(stripe: FakeStripe) -> dict[str, Any]:  # stripe: tests/conftest.py
+    return stripe_settings(stripe)
 
 
 def reconcile(app: Flask, *args: str) -> Result:
