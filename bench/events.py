@@ -1,4 +1,4 @@
-"""The events wrk sends: whole lifecycles from subsvc.simulate, as Stripe delivers them.
+"""The events wrk sends: whole lifecycles (tests/lifecycles.py), as Stripe delivers them.
 
 Each record of the events file is "<Stripe-Signature> <body length>\\n<body>\\n"; the body is
 pretty-printed like Stripe's (about 5 KB). The file is split into disjoint ranges, one per
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from subsvc import simulate as sim
+from tests import lifecycles
 
 # Lifecycles in turn, each on both API versions: checkout, subscription created / updated /
 # deleted, paid and failed invoices, trials and a resubscription.
@@ -32,9 +33,9 @@ class Prices:
 def lifecycle(n: int, prices: Prices, start: int) -> list[sim.Json]:
     name = MIX[n % len(MIX)]
     api = sim.API_NEW if (n // len(MIX)) % 2 else sim.API_OLD
-    events, _ = sim.Lifecycle(name, sim.Customer.make(f"bench{n}"), pro_price=prices.pro,
-                              business_price=prices.business, start=start,
-                              api_version=api).build()
+    events, _ = lifecycles.lifecycle(name, sim.Customer.make(f"bench{n}"), pro_price=prices.pro,
+                                     business_price=prices.business, start=start,
+                                     api_version=api)
     return events
 
 

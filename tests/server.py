@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from subsvc import simulate as sim
 from subsvc.config import SETTINGS
 from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, TEST_TIERS, WEBHOOK_SECRET, pg_schema
+from tests.lifecycles import Expected, lifecycle
 
 Json = dict[str, Any]
 Post = Callable[[Json], "Reply"]
@@ -59,11 +60,11 @@ def new_customer() -> sim.Customer:
     return sim.Customer.make(uuid.uuid4().hex[:10])
 
 
-def journey(name: str, api: str, start: int) -> tuple[sim.Customer, list[Json], sim.Expected]:
-    """A new customer's lifecycle (simulate.Lifecycle names) on the prices of TEST_TIERS."""
+def journey(name: str, api: str, start: int) -> tuple[sim.Customer, list[Json], Expected]:
+    """A new customer's lifecycle (tests.lifecycles names) on the prices of TEST_TIERS."""
     c = new_customer()
-    events, expected = sim.Lifecycle(name, c, pro_price=PRO, business_price=BUSINESS, start=start,
-                                     api_version=api).build()
+    events, expected = lifecycle(name, c, pro_price=PRO, business_price=BUSINESS, start=start,
+                                 api_version=api)
     return c, events, expected
 
 
@@ -71,7 +72,7 @@ def iso(epoch: int | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def expected_status(expected: sim.Expected) -> dict[str, Any]:
+def expected_status(expected: Expected) -> dict[str, Any]:
     """The part of the status JSON a lifecycle's expected final values pin down."""
     entitled = expected["status"] in ENTITLED
     period_end = datetime.fromtimestamp(expected["current_period_end"], UTC)

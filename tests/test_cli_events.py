@@ -10,7 +10,6 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
 from subsvc import simulate as sim
-from subsvc.cli.demo import build_event, journey
 from subsvc.extensions import db
 from subsvc.cli.events import PROGRESS_THRESHOLD
 from subsvc.models import InboxEvent, Subscription, Tier
@@ -22,7 +21,8 @@ UNMAPPED = "price_1UnmappedForCliTests00"
 
 def event_for(type_: str, email: str = "ada@example.com", *, price_id: str = "price_pro_monthly",
               at: int | None = None) -> dict[str, Any]:
-    return build_event(type_, journey(email, sim.price(price_id=price_id)), at=at or now())
+    j = sim.Journey(sim.Customer.from_email(email), plan=sim.price(price_id=price_id))
+    return j.event(type_, at or now())
 
 
 def delivered(client: FlaskClient, event: dict[str, Any], status: int = 200) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
-from subsvc.cli.demo import API_VERSIONS, build_event, derived_id, journey, tier_price
 from subsvc.models import Tier
 from tests.conftest import BACKENDS, WEBHOOK_SECRET, now, post_event
 from tests.server import REPO_ROOT, free_port, fresh_database, gunicorn, query, server_env
@@ -25,29 +24,29 @@ UNHANDLED = ["customer.deleted", "customer.subscription.trial_will_end", "invoic
              "checkout.session.expired", "payment_intent.succeeded", "product.updated"]
 
 
-@pytest.mark.parametrize("api", list(API_VERSIONS))
+@pytest.mark.parametrize("api", list(sim.API_NAMES))
 @pytest.mark.parametrize("type_, outcome", [(t, "processed") for t in HANDLED]
                          + [(t, "ignored") for t in UNHANDLED])
 def test_built_events_go_through_the_real_pipeline(client: FlaskClient, type_: str, outcome: str,
                                                    api: str) -> None:
     pro = Tier(name="pro", prices=["price_pro_monthly", "pro_monthly"])
-    j = journey("ada@example.com", tier_price(pro), tier="pro", api_version=API_VERSIONS[api])
-    event = build_event(type_, j, at=now())
+    j = sim.Journey(sim.Customer.from_email("ada@example.com"), sim.API_NAMES[api],
+                    plan=sim.tier_price(pro.name, pro.prices), tier="pro")
+    event = j.event(type_, now())
     response = post_event(client, event)
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == {"status": outcome, "event_id": event["id"]}
 
 
 def test_journey_ids_derive_from_the_email() -> None:
-    price = sim.price(price_id="price_pro_monthly")
-    ada, again, grace = (journey(email, price) for email in
+    ada, again, grace = (sim.Customer.from_email(email) for email in
                          ("ada@example.com", " Ada@Example.com", "grace@example.com"))
     assert (ada.customer, ada.subscription, ada.session) == (again.customer, again.subscription,
                                                              again.session)
     assert ada.customer != grace.customer and ada.subscription != grace.subscription
     assert ada.customer.startswith("cus_") and len(ada.customer) == 18
-    assert ada.subscription == derived_id("sub", "ada@example.com", 24)
-    assert journey("ada@example.com", price, customer="cus_Given").customer == "cus_Given"
+    assert ada.subscription == sim.derived_id("sub", "ada@example.com", 24)
+    assert sim.Customer.from_email("ada@example.com", customer="cus_Given").customer == "cus_Given"
 
 
 @pytest.mark.parametrize("prices, price_id, lookup_key", [
@@ -57,7 +56,7 @@ def test_journey_ids_derive_from_the_email() -> None:
 ])
 def test_tier_price_uses_the_first_listed_price(prices: list[str], price_id: str | None,
                                                 lookup_key: str | None) -> None:
-    price = tier_price(Tier(name="pro", prices=prices))
+    price = sim.tier_price("pro", prices)
     assert price["lookup_key"] == lookup_key
     assert price["metadata"] == {"tier": "pro"}
     assert price["id"] == price_id if price_id else price["id"].startswith("price_")
@@ -123,7 +122,7 @@ def test_simulate_drives_a_real_server_through_a_journey(backend: str, tmp_path:
             assert reply.status == 200, reply.body
             return reply.body
 
-        sub_id = derived_id("sub", "ada@example.com", 24)
+        sub_id = sim.derived_id("sub", "ada@example.com", 24)
         assert '"status": "processed"' in simulate("checkout.session.completed", "--tier", "pro")
         simulate("customer.subscription.created", "--tier", "pro", "--api-version", "old")
         out = simulate("invoice.paid", "--tier", "pro")

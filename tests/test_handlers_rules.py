@@ -17,6 +17,7 @@ from tests.builders import (
     snapshot, status_of, subscription_event, subscription_row, users,
 )
 from tests.conftest import TEST_TIERS
+from tests.lifecycles import lifecycle_full
 
 WIDGET_DEFAULTS = {tier["name"]: tier["widget_defaults"] for tier in TEST_TIERS}
 
@@ -273,7 +274,7 @@ def key_state(app: Flask) -> tuple[Any, ...]:
 @pytest.mark.parametrize("api", APIS)
 def test_key_issued_once_and_widget_seeded_once(app: Flask, client: FlaskClient, api: str) -> None:
     c = sim.Customer.make(12)
-    events, _ = sim.lifecycle_full(c, pro_price=PRO, business_price=BUSINESS, start=START, api_version=api)
+    events, _ = lifecycle_full(c, pro_price=PRO, business_price=BUSINESS, start=START, api_version=api)
     deliver_ok(client, events[0])
     issued = key_state(app)
 

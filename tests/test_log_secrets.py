@@ -21,6 +21,7 @@ from subsvc import simulate as sim
 from subsvc.accounts.api_keys import DISPLAY_LENGTH
 from tests.builders import UNMAPPED, subscription_event
 from tests.conftest import ADMIN_TOKEN, BACKENDS, INTERNAL_SECRET, WEBHOOK_SECRET
+from tests.lifecycles import lifecycle
 from tests.server import BUSINESS, PRO, Json, Server, fresh_database, gunicorn
 
 DEBUG_ENV = {"LOG_LEVEL": "DEBUG", "GUNICORN_CMD_ARGS": "--log-level debug"}
@@ -55,8 +56,8 @@ def deliver(server: Server, event: Json, n: int, secrets: list[str]) -> None:
 def run_lifecycle(server: Server) -> list[str]:
     """Checkout to cancellation, the reveal, key and admin look-ups, a few failures; the secrets."""
     c = sim.Customer.make(f"logs{time.monotonic_ns()}")
-    events, _ = sim.Lifecycle("full", c, pro_price=PRO, business_price=BUSINESS,
-                              start=int(time.time()) - 3600).build()
+    events, _ = lifecycle("full", c, pro_price=PRO, business_price=BUSINESS,
+                          start=int(time.time()) - 3600)
     secrets = [WEBHOOK_SECRET, INTERNAL_SECRET, ADMIN_TOKEN, c.session]
     for n, event in enumerate(events):
         deliver(server, event, n, secrets)

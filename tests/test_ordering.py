@@ -25,29 +25,25 @@ from subsvc.extensions import db
 from subsvc.models import User
 from subsvc.status.payloads import user_status
 from tests.conftest import post_event
+from tests.lifecycles import Scenario, lifecycle
 
 PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"
 START = int(time.time()) - 120 * sim.DAY
 
-Builder = Callable[[sim.Customer, str], sim.Scenario]
 LEGACY, OLD, NEW, ENDIVE = sim.API_VERSIONS
 ALL = sim.API_VERSIONS
-# name -> (builder, the shape families it runs in). A paused status postdates the legacy
+# name -> the shape families the lifecycle runs in. A paused status postdates the legacy
 # shape; mixed intervals need flexible billing (basil and later).
-SCENARIOS: dict[str, tuple[Builder, tuple[str, ...]]] = {
-    "full": (lambda c, api: sim.lifecycle_full(c, pro_price=PRO, business_price=BUSINESS,
-                                               start=START, api_version=api), ALL),
-    "past_due": (lambda c, api: sim.lifecycle_past_due(c, pro_price=PRO, start=START,
-                                                       api_version=api), ALL),
-    "trial": (lambda c, api: sim.lifecycle_trial(c, pro_price=PRO, start=START,
-                                                 api_version=api), ALL),
-    "resubscribe": (lambda c, api: sim.lifecycle_resubscribe(c, pro_price=PRO, start=START,
-                                                             api_version=api), ALL),
-    "paused": (lambda c, api: sim.lifecycle_paused(c, pro_price=PRO, start=START,
-                                                   api_version=api), (OLD, NEW, ENDIVE)),
-    "mixed_intervals": (lambda c, api: sim.lifecycle_mixed_intervals(c, pro_price=PRO, start=START,
-                                                                     api_version=api), (NEW, ENDIVE)),
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "full": ALL, "past_due": ALL, "trial": ALL, "resubscribe": ALL,
+    "paused": (OLD, NEW, ENDIVE), "mixed_intervals": (NEW, ENDIVE),
 }
+
+
+def build(name: str, c: sim.Customer, api: str) -> Scenario:
+    return lifecycle(name, c, pro_price=PRO, business_price=BUSINESS, start=START, api_version=api)
+
+
 # (scenario, first index, end index, families) of windows small enough to permute exhaustively.
 # full[0:5] is the shared-second group: checkout, created (incomplete), updated
 # (active), payment_succeeded and paid all carry the same `created`. paused[4:8] is
@@ -100,7 +96,7 @@ def run(app: Flask, client: FlaskClient, name: str, api: str, order_of: Callable
         ) -> tuple[dict[str, Any], dict[str, Any]]:
     # Endive payloads come from an Accounts v2 customer (`customer_account`).
     customer = sim.Customer.make(f"{name}{next(_counter)}", accounts_v2=api == ENDIVE)
-    events, expected = SCENARIOS[name][0](customer, api)
+    events, expected = build(name, customer, api)
     deliver(client, events, order_of(len(events)))
     return snapshot(app, customer, expected["subscription_id"]), expected
 
@@ -139,11 +135,11 @@ def shuffled_with_duplicates(draw: st.DrawFn, n: int) -> list[int]:
 
 
 @pytest.mark.parametrize(("name", "api"),
-                         [(name, api) for name, (_, apis) in SCENARIOS.items() for api in apis])
+                         [(name, api) for name, apis in FAMILIES.items() for api in apis])
 def test_any_order_of_a_whole_lifecycle_converges(app: Flask, client: FlaskClient, name: str,
                                                   api: str) -> None:
     reference = in_order(app, client, name, api)
-    size = len(SCENARIOS[name][0](sim.Customer.make("size"), api)[0])
+    size = len(build(name, sim.Customer.make("size"), api)[0])
 
     @settings(max_examples=15, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

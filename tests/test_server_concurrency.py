@@ -16,6 +16,7 @@ import pytest
 
 from subsvc import simulate as sim
 from tests.conftest import BACKENDS
+from tests.lifecycles import LIFECYCLES, Expected, lifecycle_past_due
 from tests.server import (
     Json, Post, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey,
     new_customer, query,
@@ -28,7 +29,7 @@ WORKERS = 4
 CLIENT_THREADS = 24
 COPIES = (4, 8)
 # (lifecycle, API version) of each of the 12 customers: every pair once, then four more.
-JOURNEYS = [(name, api) for api in (sim.API_OLD, sim.API_NEW) for name in sim.Lifecycle.SCENARIOS] + [
+JOURNEYS = [(name, api) for api in (sim.API_OLD, sim.API_NEW) for name in LIFECYCLES] + [
     ("full", sim.API_NEW), ("past_due", sim.API_OLD), ("trial", sim.API_NEW), ("resubscribe", sim.API_OLD),
 ]
 
@@ -49,7 +50,7 @@ def customer_created(c: sim.Customer, api: str) -> Json:
 def test_every_event_delivered_many_times_at_once_is_applied_exactly_once(server: Server) -> None:
     rng = random.Random()
     events: list[Json] = []
-    expectations: dict[str, sim.Expected] = {}
+    expectations: dict[str, Expected] = {}
     for name, api in JOURNEYS:
         c, lifecycle, expected = journey(name, api, START)
         events += [*lifecycle, customer_created(c, api)]
@@ -87,8 +88,8 @@ def test_events_about_one_new_customer_arriving_together_create_one_user(server:
     # each twice, all eight fired together by one barrier per customer: same-customer and
     # same-id races at once.
     apis = [sim.API_NEW if i % 2 else sim.API_OLD for i in range(len(customers))]
-    groups = [2 * [*sim.lifecycle_past_due(c, pro_price="price_pro_monthly", start=START,
-                                           api_version=api)[0][:3], customer_created(c, api)]
+    groups = [2 * [*lifecycle_past_due(c, pro_price="price_pro_monthly", start=START,
+                                       api_version=api)[0][:3], customer_created(c, api)]
               for c, api in zip(customers, apis, strict=True)]
 
     def together(barrier: threading.Barrier) -> Post:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from subsvc import simulate as sim
 from tests.conftest import BACKENDS, PG_URL
 from tests.faults import LOCKS, kill_workers_meanwhile, rows_about, until
+from tests.lifecycles import LIFECYCLES, lifecycle_past_due
 from tests.server import (
     CONNECTION_ERRORS, PRO, WHOLE_RUN_SECONDS, Json, Reply, Server, deliver_all, expected_status,
     fresh_database, gunicorn, journey, new_customer,
@@ -54,7 +55,7 @@ def two_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serv
 
 def new_checkout() -> tuple[sim.Customer, Json]:
     c = new_customer()
-    events, _ = sim.lifecycle_past_due(c, pro_price=PRO, start=START)
+    events, _ = lifecycle_past_due(c, pro_price=PRO, start=START)
     return c, events[0]
 
 
@@ -92,7 +93,7 @@ def test_worker_killed_inside_its_transaction_leaves_nothing_and_redelivery_proc
 
 def test_workers_killed_at_random_moments_lose_no_event(two_workers: Server) -> None:
     server, rng = two_workers, random.Random()
-    journeys = [journey(name, api, START) for name in sim.Lifecycle.SCENARIOS
+    journeys = [journey(name, api, START) for name in LIFECYCLES
                 for api in (sim.API_OLD, sim.API_NEW)]
     events = [event for _, lifecycle, _ in journeys for event in lifecycle]
     deliveries = [(server.post_event, event) for event in events for _ in range(COPIES)]

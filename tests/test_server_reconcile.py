@@ -20,6 +20,7 @@ from subsvc import create_app
 from subsvc import simulate as sim
 from subsvc.events import subscription_period_end, subscription_prices
 from tests.conftest import BACKENDS, base_config
+from tests.lifecycles import LIFECYCLES, Expected
 from tests.server import (
     Json, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey, query,
 )
@@ -28,7 +29,7 @@ from tests.stripe_api import SECRET_KEY, FakeStripe, fake_stripe
 pytestmark = pytest.mark.server
 
 START = int(time.time()) - 25 * sim.DAY  # within the Events API's 30 days
-JOURNEYS = [(name, api) for name in sim.Lifecycle.SCENARIOS for api in (sim.API_OLD, sim.API_NEW)]
+JOURNEYS = [(name, api) for name in LIFECYCLES for api in (sim.API_OLD, sim.API_NEW)]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path, stripe: FakeStripe) -
         yield srv
 
 
-def current_objects(events: list[Json], expected: sim.Expected) -> list[Json]:
+def current_objects(events: list[Json], expected: Expected) -> list[Json]:
     """Stripe's subscriptions now: each one's newest event's object; the expected one must agree."""
     newest: dict[str, Json] = {}
     for event in sorted(events, key=lambda e: e["created"]):
@@ -76,7 +77,7 @@ def test_reconcile_during_live_traffic_loses_and_doubles_nothing(server: Server,
                                                                  stripe: FakeStripe) -> None:
     rng = random.Random()
     events: list[Json] = []
-    expectations: dict[str, sim.Expected] = {}
+    expectations: dict[str, Expected] = {}
     for name, api in JOURNEYS:
         c, lifecycle, expected = journey(name, api, START)
         for obj in current_objects(lifecycle, expected):

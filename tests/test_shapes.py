@@ -19,6 +19,7 @@ from tests.builders import (
     APIS, P1, P2, PRO, START, UNMAPPED, at, checkout, deliver, deliver_ok, inbox_row,
     invoice_event, iso, status_of, subscription_event, subscription_row, users,
 )
+from tests.lifecycles import lifecycle_paused
 
 Json = dict[str, Any]
 YEAR = sim.add_interval(START, "year")
@@ -124,7 +125,7 @@ PAUSED_STEPS = [  # after each event of lifecycle_paused(resume=True): (status, 
 def test_a_paid_invoice_does_not_resume_a_paused_subscription(
         app: Flask, client: FlaskClient, api: str) -> None:
     c = sim.Customer.make(6)
-    events, expected = sim.lifecycle_paused(c, pro_price=PRO, start=START, api_version=api, resume=True)
+    events, expected = lifecycle_paused(c, pro_price=PRO, start=START, api_version=api, resume=True)
     assert [e["type"] for e in events] == [step[0] for step in PAUSED_STEPS]
 
     for event, (type_, status, tier, entitled) in zip(events, PAUSED_STEPS, strict=True):
@@ -139,7 +140,7 @@ def test_a_paid_invoice_does_not_resume_a_paused_subscription(
 def test_paused_converges_whichever_arrives_first(app: Flask, client: FlaskClient,
                                                  invoice_first: bool) -> None:
     c = sim.Customer.make(7)
-    events, _ = sim.lifecycle_paused(c, pro_price=PRO, start=START, api_version=sim.API_ENDIVE)
+    events, _ = lifecycle_paused(c, pro_price=PRO, start=START, api_version=sim.API_ENDIVE)
     *before, updated, paused, paid = events
     for event in before:
         deliver_ok(client, event)

@@ -5,24 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import stripe
 
 from subsvc import simulate as sim
+from tests.lifecycles import lifecycle, lifecycle_full, lifecycle_paused, lifecycle_resubscribe
 
 START = 1_735_732_800  # 2025-01-01T12:00:00Z
 SECRET = "whsec_test_secret"
 
-LIFECYCLES: dict[str, Callable[..., sim.Scenario]] = {
-    "full": lambda c, api: sim.lifecycle_full(c, pro_price="price_pro", business_price="price_biz",
-                                              start=START, api_version=api),
-    "past_due": lambda c, api: sim.lifecycle_past_due(c, pro_price="price_pro", start=START, api_version=api),
-    "trial": lambda c, api: sim.lifecycle_trial(c, pro_price="price_pro", start=START, api_version=api),
-    "resubscribe": lambda c, api: sim.lifecycle_resubscribe(c, pro_price="price_pro", start=START, api_version=api),
-}
+CHECKED = ["full", "past_due", "trial", "resubscribe"]  # the lifecycles in both families below
 APIS = [sim.API_OLD, sim.API_NEW]
 
 
@@ -183,10 +177,11 @@ def test_customer_make() -> None:
 
 
 @pytest.mark.parametrize("api", APIS)
-@pytest.mark.parametrize("name", list(LIFECYCLES))
+@pytest.mark.parametrize("name", CHECKED)
 def test_lifecycle_ordering_and_expectations(name: str, api: str) -> None:
     c = sim.Customer.make(name)
-    events, expected = LIFECYCLES[name](c, api)
+    events, expected = lifecycle(name, c, pro_price="price_pro", business_price="price_biz",
+                                 start=START, api_version=api)
     created = [e["created"] for e in events]
     assert created == sorted(created), "created must never go backwards"
     assert created[0] == START and created[-1] > START
@@ -212,7 +207,7 @@ def test_lifecycle_ordering_and_expectations(name: str, api: str) -> None:
 
 def test_full_lifecycle_details() -> None:
     c = sim.Customer.make(1)
-    events, expected = sim.lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START)
+    events, expected = lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START)
     assert [e["type"] for e in events] == [
         "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
         "invoice.payment_succeeded", "invoice.paid", "customer.subscription.updated", "invoice.paid",
@@ -230,7 +225,7 @@ def test_full_lifecycle_details() -> None:
     assert renewal["period_end"] == plan_line["period"]["start"]
     assert events[-1]["data"]["object"]["ended_at"] == expected["current_period_end"]
     assert events[8]["data"]["previous_attributes"]["cancel_at_period_end"] is False
-    portal_events, portal = sim.lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START,
+    portal_events, portal = lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START,
                                                portal_cancel=True)
     assert portal["cancel_at_period_end"] is False
     cancel = portal_events[8]["data"]
@@ -240,7 +235,7 @@ def test_full_lifecycle_details() -> None:
 
 def test_resubscribe_uses_new_subscription() -> None:
     c = sim.Customer.make(2)
-    events, expected = sim.lifecycle_resubscribe(c, pro_price="price_pro", start=START)
+    events, expected = lifecycle_resubscribe(c, pro_price="price_pro", start=START)
     assert expected["subscription_id"] != c.subscription
     sessions = [e["data"]["object"] for e in events if e["type"] == "checkout.session.completed"]
     assert [s["subscription"] for s in sessions] == [c.subscription, expected["subscription_id"]]
@@ -249,7 +244,7 @@ def test_resubscribe_uses_new_subscription() -> None:
 
 def test_lifecycle_class() -> None:
     c = sim.Customer.make(3)
-    events, expected = sim.Lifecycle("trial", c, pro_price="price_pro", start=START).build()
+    events, expected = lifecycle("trial", c, pro_price="price_pro", start=START)
     assert expected["status"] == "active" and events[1]["data"]["object"]["status"] == "trialing"
     assert events[0]["data"]["object"]["payment_status"] == "no_payment_required"
 
@@ -284,7 +279,7 @@ def test_endive_objects_use_only_fields_of_the_stripe_library_models(name: str) 
     models: dict[str, type] = {"subscription": stripe.Subscription, "invoice": stripe.Invoice,
                                "checkout.session": stripe.checkout.Session}
     c = sim.Customer.make(name, accounts_v2=True)
-    events, _ = sim.Lifecycle(name, c, pro_price="price_pro", start=START, api_version=sim.API_ENDIVE).build()
+    events, _ = lifecycle(name, c, pro_price="price_pro", start=START, api_version=sim.API_ENDIVE)
     for ev in events:
         assert set(ev) <= _model_fields(stripe.Event)
         obj = ev["data"]["object"]
@@ -325,7 +320,7 @@ def test_partial_payment_leaves_the_invoice_open() -> None:
 @pytest.mark.parametrize("api", [sim.API_OLD, sim.API_NEW, sim.API_ENDIVE])
 def test_paused_lifecycle(api: str) -> None:
     c = sim.Customer.make(4)
-    events, expected = sim.lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api, resume=True)
+    events, expected = lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api, resume=True)
     created = [e["created"] for e in events]
     assert created == sorted(created) and expected["status"] == "active"
     kinds = [(e["type"], e["data"]["object"]["status"]) for e in events]
@@ -335,5 +330,5 @@ def test_paused_lifecycle(api: str) -> None:
                     and e["data"]["object"]["billing_reason"] == "subscription_cycle")
     assert failed["id"] == paid["id"]  # the customer pays the very invoice that failed
     assert events[-3]["created"] > events[6]["created"]  # ... after the pause
-    _, final = sim.lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api)
+    _, final = lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api)
     assert final["status"] == "paused"

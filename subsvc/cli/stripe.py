@@ -1,6 +1,6 @@
 """`flask stripe simulate` (`stripe trigger` without a network) and `flask stripe reconcile`.
 
-simulate builds a realistic event (cli/demo.py over subsvc.simulate), signs it with the
+simulate builds a realistic event (a subsvc.simulate Journey), signs it with the
 first configured webhook secret and POSTs it to a running subsvc, like Stripe would.
 reconcile (subsvc/reconcile.py) asks Stripe's API what subsvc missed.
 """
@@ -22,7 +22,6 @@ from subsvc import simulate as sim
 from subsvc.accounts.tiers import all_tiers, tier_for_price
 from subsvc.accounts.users import find_user_by_email
 from subsvc.cli.common import policy
-from subsvc.cli.demo import API_VERSIONS, Json, build_event, journey, tier_price
 from subsvc.cli.report import render_report
 from subsvc.extensions import db
 from subsvc.models import SubscriptionStatus, Tier
@@ -47,9 +46,11 @@ TIMEOUT_SECONDS = 10
 @click.option("--status", type=click.Choice([s.value for s in SubscriptionStatus]),
               help="The subscription's status, for customer.subscription.* events.")
 @click.option("--url", default=DEFAULT_URL, show_default=True)
-@click.option("--api-version", "api", type=click.Choice([*API_VERSIONS, *API_VERSIONS.values()]),
+@click.option("--api-version", "api",
+              type=click.Choice([*sim.API_NAMES, *sim.API_NAMES.values()]),
               default="new", show_default=True,
-              help="The payload shape: " + ", ".join(f"{k} ({v})" for k, v in API_VERSIONS.items()))
+              help="The payload shape: "
+              + ", ".join(f"{k} ({v})" for k, v in sim.API_NAMES.items()))
 def simulate_command(type_: str, email: str, tier_name: str | None, price_id: str | None,
                      customer: str | None, subscription: str | None, status: str | None,
                      url: str, api: str) -> None:
@@ -68,19 +69,19 @@ def simulate_command(type_: str, email: str, tier_name: str | None, price_id: st
     # End the read before POSTing: on SQLite every transaction holds the write
     # lock (BEGIN IMMEDIATE), which the server needs to apply the event.
     db.session.rollback()
-    j = journey(email, price, tier=tier, customer=customer, subscription=subscription,
-                api_version=API_VERSIONS.get(api, api))
-    event = build_event(type_, j, at=int(time.time()), status=status)
+    c = sim.Customer.from_email(email, customer=customer, subscription=subscription)
+    j = sim.Journey(c, sim.API_NAMES.get(api, api), plan=price, tier=tier)
+    event = j.event(type_, int(time.time()), status=status)
     body, headers = sim.signed_request(event, secrets[0])
-    click.echo(f"Sending {type_} {event['id']} for {j.email} (customer {j.customer}, "
-               f"subscription {j.subscription}, price {price['id']}) to {_without_userinfo(url)}")
+    click.echo(f"Sending {type_} {event['id']} for {c.email} (customer {c.customer}, "
+               f"subscription {c.subscription}, price {price['id']}) to {_without_userinfo(url)}")
     code, answer = _post(url, body, headers)
     click.echo(f"HTTP {code} {answer}")
     if not 200 <= code < 300:
         raise click.ClickException(f"the endpoint answered {code}")
 
 
-def _choose_price(tier_name: str | None, price_id: str | None) -> tuple[Json, str | None]:
+def _choose_price(tier_name: str | None, price_id: str | None) -> tuple[sim.Json, str | None]:
     """The price object and the tier the Checkout Session names in its metadata."""
     tiers = _tiers()
     if price_id:
@@ -91,7 +92,7 @@ def _choose_price(tier_name: str | None, price_id: str | None) -> tuple[Json, st
     if chosen is None:
         known = ", ".join(tier.name for tier in tiers) or "none; run `flask seed tiers`"
         raise click.ClickException(f"no tier named {name} (known: {known})")
-    return tier_price(chosen), chosen.name
+    return sim.tier_price(chosen.name, chosen.prices), chosen.name
 
 
 def _known_story(email: str) -> tuple[str | None, str | None]:

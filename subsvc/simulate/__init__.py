@@ -1,29 +1,28 @@
-"""Builders for realistic Stripe webhook payloads in four shape families (legacy, 2024-06-20,
-2025-03-31.basil, 2026-10-28.endive; see ids.py), plus signing.
+"""Builders for realistic Stripe webhook payloads, their signing, and one Journey over them.
 
-Pure Python (no Flask, no DB): shared by the test-suite and the ``flask stripe simulate`` command.
+Four shape families are rendered (legacy, 2024-06-20, 2025-03-31.basil, 2026-10-28.endive;
+see ids.py). Pure Python (no Flask, no database), so that the test-suite, the benchmark and
+the `flask stripe simulate` and `flask seed demo` commands build their events one way.
 """
 
-from .checkout import checkout_session
-from .customers import customer
-from .events import event
-from .ids import API_ENDIVE, API_LEGACY, API_NEW, API_OLD, API_VERSIONS, DAY, add_interval, new_id
-from .invoices import invoice
-from .journeys import Customer, Expected, Scenario
-from .lifecycles import (
-    Lifecycle, lifecycle_full, lifecycle_mixed_intervals, lifecycle_past_due, lifecycle_paused,
-    lifecycle_resubscribe, lifecycle_trial,
+from subsvc.simulate.checkout import checkout_session
+from subsvc.simulate.customers import customer
+from subsvc.simulate.envelope import event
+from subsvc.simulate.ids import (
+    API_ENDIVE, API_LEGACY, API_NAMES, API_NEW, API_OLD, API_VERSIONS, DAY, add_interval,
+    derived_id, new_id,
 )
-from .prices import price
-from .shapes import Json
-from .signing import dumps, sign, signed_request
-from .subscriptions import subscription
-from .thin import thin_event
+from subsvc.simulate.invoices import invoice
+from subsvc.simulate.journeys import SUBSCRIPTION_STATUS, Customer, Journey
+from subsvc.simulate.prices import price, tier_price
+from subsvc.simulate.shapes import Json
+from subsvc.simulate.signing import dumps, sign, signed_request
+from subsvc.simulate.subscriptions import subscription
+from subsvc.simulate.thin import thin_event
 
 __all__ = [
-    "API_ENDIVE", "API_LEGACY", "API_NEW", "API_OLD", "API_VERSIONS", "DAY", "Customer", "Expected",
-    "Json", "Lifecycle", "Scenario", "add_interval", "checkout_session", "customer", "dumps",
-    "event", "invoice", "lifecycle_full", "lifecycle_mixed_intervals", "lifecycle_past_due",
-    "lifecycle_paused", "lifecycle_resubscribe", "lifecycle_trial", "new_id", "price", "sign",
-    "signed_request", "subscription", "thin_event",
+    "API_ENDIVE", "API_LEGACY", "API_NAMES", "API_NEW", "API_OLD", "API_VERSIONS", "DAY",
+    "SUBSCRIPTION_STATUS", "Customer", "Journey", "Json", "add_interval", "checkout_session",
+    "customer", "derived_id", "dumps", "event", "invoice", "new_id", "price", "sign",
+    "signed_request", "subscription", "thin_event", "tier_price",
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from .ids import API_NEW, DAY, checkout_session_id, is_endive_api, new_id, now
-from .shapes import Json, customer_fields, ordered
+from subsvc.simulate.ids import API_NEW, DAY, checkout_session_id, is_endive_api, new_id, now
+from subsvc.simulate.shapes import Json, customer_fields, ordered
 
 # What never varies between our sessions; deep-copied per build so callers may mutate what they get.
 _SESSION_FIXED: Json = dict.fromkeys((

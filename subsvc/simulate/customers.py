@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .ids import API_NEW, derived_id, is_endive_api, now
-from .shapes import Json, ordered
+from subsvc.simulate.ids import API_NEW, derived_id, is_endive_api, now
+from subsvc.simulate.shapes import Json, ordered
 
 
 def customer(*, customer: str, email: str | None, created: int | None = None,

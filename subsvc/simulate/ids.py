@@ -24,6 +24,8 @@ API_OLD = "2024-06-20"
 API_NEW = "2025-03-31.basil"
 API_ENDIVE = "2026-10-28.endive"
 API_VERSIONS = (API_LEGACY, API_OLD, API_NEW, API_ENDIVE)
+# The same families by a short name, as `flask stripe simulate --api-version` takes them.
+API_NAMES = {"legacy": API_LEGACY, "old": API_OLD, "new": API_NEW, "endive": API_ENDIVE}
 
 DAY = 86_400
 _ALNUM = string.ascii_letters + string.digits

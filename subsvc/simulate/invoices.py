@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from .ids import API_NEW, DAY, add_interval, derived, is_endive_api, is_legacy_api, is_new_api, new_id
-from .lines import invoice_lines
-from .shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list
+from subsvc.simulate.ids import API_NEW, DAY, add_interval, derived, is_endive_api, is_legacy_api, is_new_api, new_id
+from subsvc.simulate.lines import invoice_lines
+from subsvc.simulate.shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list
 
 # What never varies between our invoices; deep-copied per build so callers may mutate what they get.
 _INVOICE_FIXED: Json = dict.fromkeys((

@@ -9,9 +9,9 @@ import copy
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from .ids import new_id
-from .prices import plan, price
-from .shapes import Json, ordered
+from subsvc.simulate.ids import new_id
+from subsvc.simulate.prices import plan, price
+from subsvc.simulate.shapes import Json, ordered
 
 _TIMES = "\u00d7"  # Stripe line descriptions use the multiplication sign: "1 \u00d7 Pro (at $19.00 / month)"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from .ids import derived_id, new_id
-from .shapes import Json, ordered
+from collections.abc import Sequence
+
+from subsvc.simulate.ids import derived_id, new_id
+from subsvc.simulate.shapes import Json, ordered
 
 
 def price(*, price_id: str | None = None, lookup_key: str | None = None, metadata: Json | None = None,
@@ -19,6 +21,18 @@ def price(*, price_id: str | None = None, lookup_key: str | None = None, metadat
         "tax_behavior": "unspecified", "tiers_mode": None, "transform_quantity": None, "type": "recurring",
         "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount),
     })
+
+
+def tier_price(tier: str, prices: Sequence[str]) -> Json:
+    """A Price that buys ``tier``: the first of its ``prices`` (an id or a lookup key).
+
+    It also names the tier in its metadata, as a Price an integration made for a tier would.
+    """
+    first = prices[0] if prices else None
+    if first and first.startswith("price_"):
+        return price(price_id=first, metadata={"tier": tier})
+    return price(price_id=derived_id("price", f"{tier}:{first}", 24), lookup_key=first,
+                 metadata={"tier": tier})
 
 
 def plan(p: Json) -> Json:

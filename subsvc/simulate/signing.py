@@ -7,7 +7,7 @@ import hmac
 import json
 import time
 
-from .shapes import Json
+from subsvc.simulate.shapes import Json
 
 
 def sign(payload: bytes | str, secret: str, timestamp: int | None = None) -> str:

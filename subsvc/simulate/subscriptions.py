@@ -9,9 +9,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from .ids import API_NEW, derived_id, is_endive_api, is_legacy_api, is_new_api, new_id
-from .prices import plan, price
-from .shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list
+from subsvc.simulate.ids import API_NEW, derived_id, is_endive_api, is_legacy_api, is_new_api, new_id
+from subsvc.simulate.prices import plan, price
+from subsvc.simulate.shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list
 
 # What never varies between our subscriptions; deep-copied per build so callers may mutate what they get.
 _SUB_FIXED: Json = dict.fromkeys((

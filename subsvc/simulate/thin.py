@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from .ids import new_id, now
-from .shapes import Json
+from subsvc.simulate.ids import new_id, now
+from subsvc.simulate.shapes import Json
 
 # Where Stripe says each related object can be fetched.
 _PATHS = {"subscription": "/v1/subscriptions", "invoice": "/v1/invoices",

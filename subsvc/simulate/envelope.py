@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import uuid
 
-from .ids import API_NEW, is_legacy_api, new_id, now
-from .shapes import Json
+from subsvc.simulate.ids import API_NEW, is_legacy_api, new_id, now
+from subsvc.simulate.shapes import Json
 
 
 def event(type_: str, obj: Json, *, created: int | None = None, event_id: str | None = None,
