@@ -80,32 +80,28 @@ LEAKS = re.compile(r"traceback|select |insert |update |psycopg|sqlalchemy|sqlite
 
 # --- events --------------------------------------------------------------------
 
+def journey(c: sim.Customer, api: str = sim.API_NEW, *, price_id: str = PRO,
+            tier: str | None = "pro") -> sim.Journey:
+    """The customer's journey on `price_id`, its subscription created at START."""
+    return sim.Journey(c, api, plan=sim.price(price_id=price_id), tier=tier, created=START)
+
+
 def checkout(c: sim.Customer, *, api: str = sim.API_NEW, at: int = START, tier: str | None = "pro",
              **session: Any) -> Json:
-    fields: Json = {"customer": c.customer, "subscription": c.subscription, "email": c.email,
-                    "client_reference_id": c.external_id, "tier": tier, "session_id": c.session,
-                    "created": at - 60}
-    obj = sim.checkout_session(**(fields | session))
-    return sim.event("checkout.session.completed", obj, created=at, api_version=api)
+    return journey(c, api, tier=tier).checkout(at, **session)
 
 
 def subscription_event(type_: str, c: sim.Customer, *, api: str = sim.API_NEW, at: int = START,
-                       price_id: str = PRO, status: str = "active",
-                       period: tuple[int, int] = (START, P1), **fields: Any) -> Json:
-    obj = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=price_id,
-                           status=status, period_start=period[0], period_end=period[1],
-                           api_version=api, created=START, **fields)
-    return sim.event(type_, obj, created=at, api_version=api)
+                       price_id: str = PRO, period: tuple[int, int] = (START, P1),
+                       **fields: Any) -> Json:
+    return journey(c, api, price_id=price_id).subscription_event(type_, at, period=period, **fields)
 
 
 def invoice_event(type_: str, c: sim.Customer, *, api: str = sim.API_NEW, at: int = START,
                   price_id: str = PRO, period: tuple[int, int] = (START, P1),
                   billing_reason: str = "subscription_create", **fields: Any) -> Json:
-    fields.setdefault("paid", type_ != "invoice.payment_failed")
-    obj = sim.invoice(customer=c.customer, subscription=c.subscription, price_id=price_id,
-                      period_start=period[0], period_end=period[1], api_version=api,
-                      customer_email=c.email, billing_reason=billing_reason, created=at, **fields)
-    return sim.event(type_, obj, created=at, api_version=api)
+    return journey(c, api, price_id=price_id).invoice_event(
+        type_, at, period=period, billing_reason=billing_reason, **fields)
 
 
 def deep_json(levels: int) -> bytes:
@@ -125,8 +121,7 @@ def handled_event(type_: str, c: sim.Customer, api: str) -> Json:
     if type_ == "checkout.session.completed":
         return checkout(c, api=api)
     if type_.startswith("customer.subscription."):
-        status = {"deleted": "canceled", "paused": "paused"}.get(type_.rsplit(".", 1)[1], "active")
-        return subscription_event(type_, c, api=api, status=status)
+        return subscription_event(type_, c, api=api, status=sim.SUBSCRIPTION_STATUS[type_])
     if type_ == "invoice.payment_failed":
         return invoice_event(type_, c, api=api, at=P1, period=(P1, P2),
                              billing_reason="subscription_cycle")

@@ -128,6 +128,7 @@ def test_portal_cancel_records_cancel_at_and_keeps_tier_until_deleted(
 FINAL_TIER = {"full": "free", "past_due": "pro", "trial": "pro", "resubscribe": "pro"}
 
 
+@pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("name", FINAL_TIER)
 def test_lifecycle_ends_in_the_expected_state(app: Flask, client: FlaskClient, name: str, api: str) -> None:
     tier = FINAL_TIER[name]

@@ -64,7 +64,8 @@ from tests.conftest import post_event
 PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"
 T = int(time.time()) - 60 * sim.DAY
 P1, P2 = sim.add_interval(T), sim.add_interval(T, n=2)
-Case = Callable[[sim.Customer], list[dict[str, Any]]]
+Json = dict[str, Any]
+Case = Callable[[sim.Customer], list[Json]]
 
 
 def event_id(c: sim.Customer, rank: str | None) -> str | None:
@@ -77,56 +78,56 @@ def event_id(c: sim.Customer, rank: str | None) -> str | None:
     return f"evt_{c.subscription[4:]}_{rank}" if rank else None
 
 
-def sub_event(c: sim.Customer, type_: str, created: int, *, status: str = "active",
-              price: str = PRO, period: tuple[int, int] = (T, P1), rank: str | None = None,
-              **extra: Any) -> dict[str, Any]:
-    obj = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=price, status=status,
-                           period_start=period[0], period_end=period[1], created=T, **extra)
-    return sim.event(type_, obj, created=created, event_id=event_id(c, rank))
+def journey(c: sim.Customer, price: str = PRO) -> sim.Journey:
+    """The customer's journey on `price`, its subscription created at T."""
+    return sim.Journey(c, plan=sim.price(price_id=price), created=T)
 
 
-def invoice_event(c: sim.Customer, type_: str, created: int, *, period: tuple[int, int] = (T, P1),
-                  amount: int = 1900, rank: str | None = None, **extra: Any) -> dict[str, Any]:
-    obj = sim.invoice(customer=c.customer, subscription=c.subscription, price_id=PRO,
-                      period_start=period[0], period_end=period[1], paid=type_ != "invoice.payment_failed",
-                      amount=amount, created=created, **extra)
-    return sim.event(type_, obj, created=created, event_id=event_id(c, rank))
+def sub_at(c: sim.Customer, type_: str, created: int, *, price: str = PRO,
+           period: tuple[int, int] = (T, P1), rank: str | None = None, **extra: Any) -> Json:
+    return journey(c, price).subscription_event(type_, created, period=period,
+                                                event_id=event_id(c, rank), **extra)
 
 
-def same_second(c: sim.Customer, loser: str, winner: str) -> list[dict[str, Any]]:
+def invoice_at(c: sim.Customer, type_: str, created: int, *, period: tuple[int, int] = (T, P1),
+               rank: str | None = None, billing_reason: str = "subscription_cycle",
+               **extra: Any) -> Json:
+    return journey(c).invoice_event(type_, created, period=period, event_id=event_id(c, rank),
+                                 billing_reason=billing_reason, **extra)
+
+
+def same_second(c: sim.Customer, loser: str, winner: str) -> list[Json]:
     """Two subscription events in one second: `winner` further along (PROGRESS) than
     `loser`, with the lower event id, and the other price: the winner's word and price stand."""
-    return [sub_event(c, "customer.subscription.updated", T + 50, status=loser, price=BUSINESS,
-                      rank="b"),
-            sub_event(c, "customer.subscription.updated", T + 50, status=winner, rank="a")]
+    return [sub_at(c, "customer.subscription.updated", T + 50, status=loser, price=BUSINESS,
+                   rank="b"),
+            sub_at(c, "customer.subscription.updated", T + 50, status=winner, rank="a")]
 
 
-def checkout_event(c: sim.Customer, created: int, *, tier: str, paid: bool = True) -> dict[str, Any]:
-    obj = sim.checkout_session(customer=c.customer, subscription=c.subscription, email=c.email,
-                               client_reference_id=c.external_id, tier=tier, created=created,
-                               payment_status="paid" if paid else "unpaid")
-    return sim.event("checkout.session.completed", obj, created=created)
+def checkout_at(c: sim.Customer, created: int, *, tier: str, paid: bool = True) -> Json:
+    return sim.Journey(c, plan=sim.price(price_id=PRO), tier=tier).checkout(
+        created, created=created, payment_status="paid" if paid else "unpaid")
 
 
 # name: (events for a customer, expected (status, price_id, tier, current_period_end))
 CASES: dict[str, tuple[Case, tuple[str, str | None, str | None, int | None]]] = {
     "canceled is terminal even before a newer paid invoice": (lambda c: [
-        sub_event(c, "customer.subscription.created", T),
-        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled"),
-        invoice_event(c, "invoice.paid", T + 200),  # a final invoice, paid after the end
+        sub_at(c, "customer.subscription.created", T),
+        sub_at(c, "customer.subscription.deleted", T + 100, status="canceled"),
+        invoice_at(c, "invoice.paid", T + 200),  # a final invoice, paid after the end
     ], ("canceled", PRO, "pro", P1)),
     "incomplete_expired is terminal": (lambda c: [
-        sub_event(c, "customer.subscription.created", T, status="incomplete"),
-        sub_event(c, "customer.subscription.updated", T + 82800, status="incomplete_expired"),
-        invoice_event(c, "invoice.payment_failed", T + 90000, billing_reason="subscription_cycle"),
+        sub_at(c, "customer.subscription.created", T, status="incomplete"),
+        sub_at(c, "customer.subscription.updated", T + 82800, status="incomplete_expired"),
+        invoice_at(c, "invoice.payment_failed", T + 90000, billing_reason="subscription_cycle"),
     ], ("incomplete_expired", PRO, "pro", P1)),
     "created incomplete and updated active in one second": (lambda c: [
-        sub_event(c, "customer.subscription.created", T, status="incomplete", rank="b"),
-        sub_event(c, "customer.subscription.updated", T, rank="a"),
+        sub_at(c, "customer.subscription.created", T, status="incomplete", rank="b"),
+        sub_at(c, "customer.subscription.updated", T, rank="a"),
     ], ("active", PRO, "pro", P1)),
     "subscription event beats an invoice in the same second": (lambda c: [
-        sub_event(c, "customer.subscription.updated", T + 50, status="active", rank="a"),
-        invoice_event(c, "invoice.payment_failed", T + 50, period=(P1, P2), rank="b"),
+        sub_at(c, "customer.subscription.updated", T + 50, status="active", rank="a"),
+        invoice_at(c, "invoice.payment_failed", T + 50, period=(P1, P2), rank="b"),
     ], ("active", PRO, "pro", P1)),
     # Progress within one second, one neighbouring pair of PROGRESS each (status and details).
     "trialing outranks incomplete in one second": (
@@ -140,74 +141,74 @@ CASES: dict[str, tuple[Case, tuple[str, str | None, str | None, int | None]]] = 
     "paused outranks unpaid in one second": (
         lambda c: same_second(c, "unpaid", "paused"), ("paused", PRO, "pro", P1)),
     "a failed invoice outranks a paid one in one second": (lambda c: [
-        invoice_event(c, "invoice.paid", P1 + 10, period=(P1, P2), rank="b"),
-        invoice_event(c, "invoice.payment_failed", P1 + 10, period=(P1, P2), rank="a",
-                      billing_reason="subscription_cycle"),
+        invoice_at(c, "invoice.paid", P1 + 10, period=(P1, P2), rank="b"),
+        invoice_at(c, "invoice.payment_failed", P1 + 10, period=(P1, P2), rank="a",
+                   billing_reason="subscription_cycle"),
     ], ("past_due", None, None, P2)),
     # Terminal: a cancel's details win within its second, and the newest subscription
     # event's details win after it (the status stays canceled either way).
     "a cancel's details win within its second": (lambda c: [
-        sub_event(c, "customer.subscription.updated", T + 100, price=BUSINESS, rank="b"),
-        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled", rank="a"),
+        sub_at(c, "customer.subscription.updated", T + 100, price=BUSINESS, rank="b"),
+        sub_at(c, "customer.subscription.deleted", T + 100, status="canceled", rank="a"),
     ], ("canceled", PRO, "pro", P1)),
     "price comes from the newest subscription event even after a cancel": (lambda c: [
-        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled", rank="b"),
-        sub_event(c, "customer.subscription.updated", T + 200, price=BUSINESS, rank="a"),
+        sub_at(c, "customer.subscription.deleted", T + 100, status="canceled", rank="b"),
+        sub_at(c, "customer.subscription.updated", T + 200, price=BUSINESS, rank="a"),
     ], ("canceled", BUSINESS, "business", P1)),
     # The event id decides what nothing else does: the higher id wins (an arbitrary but
     # fixed direction, so every arrival order agrees).
     "two words of one rank in one second: the higher event id": (lambda c: [
-        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled", price=BUSINESS,
-                  rank="a"),
-        sub_event(c, "customer.subscription.updated", T + 100, status="incomplete_expired",
-                  rank="b"),
+        sub_at(c, "customer.subscription.deleted", T + 100, status="canceled", price=BUSINESS,
+               rank="a"),
+        sub_at(c, "customer.subscription.updated", T + 100, status="incomplete_expired",
+               rank="b"),
     ], ("incomplete_expired", PRO, "pro", P1)),
     "two updates of one status in one second: the higher event id": (lambda c: [
-        sub_event(c, "customer.subscription.updated", T + 100, price=BUSINESS, rank="a"),
-        sub_event(c, "customer.subscription.updated", T + 100, rank="b"),
+        sub_at(c, "customer.subscription.updated", T + 100, price=BUSINESS, rank="a"),
+        sub_at(c, "customer.subscription.updated", T + 100, rank="b"),
     ], ("active", PRO, "pro", P1)),
     # Paused: only a subscription event moves a subscription out of it.
     "a paid invoice newer than the pause does not resume it": (lambda c: [
-        sub_event(c, "customer.subscription.updated", T + 100, status="past_due"),
-        sub_event(c, "customer.subscription.paused", T + 200, status="paused"),
-        invoice_event(c, "invoice.paid", T + 300, period=(P1, P2)),
+        sub_at(c, "customer.subscription.updated", T + 100, status="past_due"),
+        sub_at(c, "customer.subscription.paused", T + 200, status="paused"),
+        invoice_at(c, "invoice.paid", T + 300, period=(P1, P2)),
     ], ("paused", PRO, "pro", P2)),
     "a resume ends the pause and a later invoice counts again": (lambda c: [
-        sub_event(c, "customer.subscription.paused", T + 100, status="paused"),
-        sub_event(c, "customer.subscription.resumed", T + 200, status="active"),
-        invoice_event(c, "invoice.payment_failed", T + 300, period=(P1, P2),
-                      billing_reason="subscription_cycle"),
+        sub_at(c, "customer.subscription.paused", T + 100, status="paused"),
+        sub_at(c, "customer.subscription.resumed", T + 200, status="active"),
+        invoice_at(c, "invoice.payment_failed", T + 300, period=(P1, P2),
+                   billing_reason="subscription_cycle"),
     ], ("past_due", PRO, "pro", P1)),
     "a terminal status stays under a newer pause": (lambda c: [
-        sub_event(c, "customer.subscription.deleted", T + 100, status="canceled"),
-        sub_event(c, "customer.subscription.paused", T + 200, status="paused"),
+        sub_at(c, "customer.subscription.deleted", T + 100, status="canceled"),
+        sub_at(c, "customer.subscription.paused", T + 200, status="paused"),
     ], ("canceled", PRO, "pro", P1)),
     "newer failed invoice beats older subscription event": (lambda c: [
-        sub_event(c, "customer.subscription.updated", T + 50),
-        invoice_event(c, "invoice.payment_failed", T + 51, period=(P1, P2)),
+        sub_at(c, "customer.subscription.updated", T + 50),
+        invoice_at(c, "invoice.payment_failed", T + 51, period=(P1, P2)),
     ], ("past_due", PRO, "pro", P1)),
     "price comes from the newest subscription event only": (lambda c: [
-        sub_event(c, "customer.subscription.updated", T + 10, price=BUSINESS),
-        sub_event(c, "customer.subscription.updated", T + 20, price=PRO),
-        invoice_event(c, "invoice.paid", T + 30),
+        sub_at(c, "customer.subscription.updated", T + 10, price=BUSINESS),
+        sub_at(c, "customer.subscription.updated", T + 20, price=PRO),
+        invoice_at(c, "invoice.paid", T + 30),
     ], ("active", PRO, "pro", P1)),
     "period end is the latest any event carried": (lambda c: [
-        invoice_event(c, "invoice.paid", P1 + 10, period=(P1, P2)),
-        sub_event(c, "customer.subscription.updated", P1 + 20, period=(T, P1)),
+        invoice_at(c, "invoice.paid", P1 + 10, period=(P1, P2)),
+        sub_at(c, "customer.subscription.updated", P1 + 20, period=(T, P1)),
     ], ("active", PRO, "pro", P2)),
     "a later checkout never overrides a subscription event": (lambda c: [
-        sub_event(c, "customer.subscription.created", T, status="incomplete"),
-        checkout_event(c, T + 2, tier="business"),
+        sub_at(c, "customer.subscription.created", T, status="incomplete"),
+        checkout_at(c, T + 2, tier="business"),
     ], ("incomplete", PRO, "pro", P1)),
     "checkout alone gives a provisional status and tier": (lambda c: [
-        checkout_event(c, T, tier="business"),
+        checkout_at(c, T, tier="business"),
     ], ("active", None, "business", None)),
     "unpaid checkout is provisionally incomplete": (lambda c: [
-        checkout_event(c, T, tier="pro", paid=False),
+        checkout_at(c, T, tier="pro", paid=False),
     ], ("incomplete", None, "pro", None)),
     "a zero-amount trial invoice says nothing of status": (lambda c: [
-        sub_event(c, "customer.subscription.created", T, status="trialing", trial_end=T + 14 * sim.DAY),
-        invoice_event(c, "invoice.paid", T + 1, amount=0, billing_reason="subscription_create"),
+        sub_at(c, "customer.subscription.created", T, status="trialing", trial_end=T + 14 * sim.DAY),
+        invoice_at(c, "invoice.paid", T + 1, amount=0, billing_reason="subscription_create"),
     ], ("trialing", PRO, "pro", P1)),
 }
 
