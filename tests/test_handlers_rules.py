@@ -274,7 +274,8 @@ def key_state(app: Flask) -> tuple[Any, ...]:
 @pytest.mark.parametrize("api", APIS)
 def test_key_issued_once_and_widget_seeded_once(app: Flask, client: FlaskClient, api: str) -> None:
     c = sim.Customer.make(12)
-    events, _ = lifecycle_full(c, pro_price=PRO, business_price=BUSINESS, start=START, api_version=api)
+    events, _ = lifecycle_full(c, pro_price=PRO, business_price=BUSINESS, start=START,
+                               api_version=api)
     deliver_ok(client, events[0])
     issued = key_state(app)
 

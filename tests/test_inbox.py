@@ -19,7 +19,8 @@ from tests.lifecycles import lifecycle_full
 
 
 def everything(c: sim.Customer, api: str) -> list[dict[str, Any]]:
-    events, _ = lifecycle_full(c, pro_price=PRO, business_price=BUSINESS, start=START, api_version=api)
+    events, _ = lifecycle_full(c, pro_price=PRO, business_price=BUSINESS, start=START,
+                               api_version=api)
     other = sim.event("customer.created", {"id": c.customer, "object": "customer", "email": c.email},
                       api_version=api)
     return [*events, other]

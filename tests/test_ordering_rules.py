@@ -207,7 +207,8 @@ CASES: dict[str, tuple[Case, tuple[str, str | None, str | None, int | None]]] = 
         checkout_at(c, T, tier="pro", paid=False),
     ], ("incomplete", None, "pro", None)),
     "a zero-amount trial invoice says nothing of status": (lambda c: [
-        sub_at(c, "customer.subscription.created", T, status="trialing", trial_end=T + 14 * sim.DAY),
+        sub_at(c, "customer.subscription.created", T, status="trialing",
+               trial_end=T + 14 * sim.DAY),
         invoice_at(c, "invoice.paid", T + 1, amount=0, billing_reason="subscription_create"),
     ], ("trialing", PRO, "pro", P1)),
 }

@@ -207,7 +207,8 @@ def test_lifecycle_ordering_and_expectations(name: str, api: str) -> None:
 
 def test_full_lifecycle_details() -> None:
     c = sim.Customer.make(1)
-    events, expected = lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START)
+    events, expected = lifecycle_full(c, pro_price="price_pro", business_price="price_biz",
+                                      start=START)
     assert [e["type"] for e in events] == [
         "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
         "invoice.payment_succeeded", "invoice.paid", "customer.subscription.updated", "invoice.paid",
@@ -225,8 +226,8 @@ def test_full_lifecycle_details() -> None:
     assert renewal["period_end"] == plan_line["period"]["start"]
     assert events[-1]["data"]["object"]["ended_at"] == expected["current_period_end"]
     assert events[8]["data"]["previous_attributes"]["cancel_at_period_end"] is False
-    portal_events, portal = lifecycle_full(c, pro_price="price_pro", business_price="price_biz", start=START,
-                                               portal_cancel=True)
+    portal_events, portal = lifecycle_full(c, pro_price="price_pro", business_price="price_biz",
+                                           start=START, portal_cancel=True)
     assert portal["cancel_at_period_end"] is False
     cancel = portal_events[8]["data"]
     assert cancel["object"]["cancel_at"] == portal["current_period_end"]
@@ -320,7 +321,8 @@ def test_partial_payment_leaves_the_invoice_open() -> None:
 @pytest.mark.parametrize("api", [sim.API_OLD, sim.API_NEW, sim.API_ENDIVE])
 def test_paused_lifecycle(api: str) -> None:
     c = sim.Customer.make(4)
-    events, expected = lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api, resume=True)
+    events, expected = lifecycle_paused(c, pro_price="price_pro", start=START, api_version=api,
+                                        resume=True)
     created = [e["created"] for e in events]
     assert created == sorted(created) and expected["status"] == "active"
     kinds = [(e["type"], e["data"]["object"]["status"]) for e in events]
