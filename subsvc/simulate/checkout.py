@@ -1,4 +1,4 @@
-"""Simulated Checkout Sessions: the object of ``checkout.session.completed`` in subsvc.simulate."""
+"""Simulated Checkout Sessions: the object of ``checkout.session.completed``."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ import copy
 from subsvc.simulate.ids import API_NEW, DAY, checkout_session_id, is_endive_api, new_id, now
 from subsvc.simulate.shapes import Json, customer_fields, ordered
 
-# What never varies between our sessions; deep-copied per build so callers may mutate what they get.
+# What never varies between our sessions; deep-copied per build, so callers may mutate it.
 _SESSION_FIXED: Json = dict.fromkeys((
-    "after_expiration", "allow_promotion_codes", "billing_address_collection", "client_secret", "consent",
-    "consent_collection", "locale", "payment_link", "payment_method_configuration_details", "recovered_from",
-    "setup_intent", "shipping_address_collection", "shipping_cost", "submit_type",
+    "after_expiration", "allow_promotion_codes", "billing_address_collection", "client_secret",
+    "consent", "consent_collection", "locale", "payment_link",
+    "payment_method_configuration_details", "recovered_from", "setup_intent",
+    "shipping_address_collection", "shipping_cost", "submit_type",
 )) | {
     "object": "checkout.session",
     "automatic_tax": {"enabled": False, "liability": None, "status": None},
     "cancel_url": "https://example.com/cancel",
     "currency": "usd",
     "custom_fields": [],
-    "custom_text": dict.fromkeys(("after_submit", "shipping_address", "submit", "terms_of_service_acceptance")),
+    "custom_text": dict.fromkeys(("after_submit", "shipping_address", "submit",
+                                  "terms_of_service_acceptance")),
     "customer_creation": "always",
     "livemode": False,
     "payment_method_collection": "always",
@@ -32,7 +34,8 @@ _SESSION_FIXED: Json = dict.fromkeys((
     "ui_mode": "hosted",
     "url": None,  # null once the session is complete
 }
-_ADDRESS: Json = {"city": None, "country": "US", "line1": None, "line2": None, "postal_code": "94103", "state": None}
+_ADDRESS: Json = {"city": None, "country": "US", "line1": None, "line2": None,
+                  "postal_code": "94103", "state": None}
 
 
 def checkout_session(*, customer: str, subscription: str | None, email: str | None = None,

@@ -1,4 +1,4 @@
-"""Customer objects, as ``customer.created`` / ``customer.updated`` carry them (subsvc.simulate)."""
+"""Simulated Customer objects, as ``customer.created`` / ``customer.updated`` carry them."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from subsvc.simulate.shapes import Json, ordered
 
 def customer(*, customer: str, email: str | None, created: int | None = None,
              api_version: str = API_NEW, name: str | None = None) -> Json:
-    """A Customer. For an Accounts v2 customer (an ``acct_…``) the object is the ``cus_…`` that
-    mirrors the Account, naming it as ``customer_account``; endive objects always carry the
-    field (null for a v1 customer)."""
+    """A Customer, as ``customer.created`` and ``customer.updated`` carry it.
+
+    For an Accounts v2 customer (an ``acct_…``) the object is the ``cus_…`` that mirrors the
+    Account, naming it as ``customer_account``; endive objects always carry the field (null for
+    a v1 customer).
+    """
     account = customer if customer.startswith("acct_") else None
     obj: Json = {
         "id": derived_id("cus", customer) if account else customer, "object": "customer",

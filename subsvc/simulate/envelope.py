@@ -12,7 +12,10 @@ from subsvc.simulate.shapes import Json
 def event(type_: str, obj: Json, *, created: int | None = None, event_id: str | None = None,
           api_version: str = API_NEW, previous_attributes: Json | None = None,
           automatic: bool = False) -> Json:
-    """A full Event envelope; ``automatic`` marks Stripe-initiated events (renewals), whose request ids are null."""
+    """A full Event envelope around ``obj``.
+
+    ``automatic`` marks what Stripe did of itself (a renewal): such events carry null request ids.
+    """
     data: Json = {"object": copy.deepcopy(obj)}
     if previous_attributes is not None:
         data["previous_attributes"] = copy.deepcopy(previous_attributes)

@@ -7,7 +7,8 @@ Four shape families are rendered, one version standing for each:
 - ``API_OLD`` (2024-06-20): the period on the subscription, ``invoice.subscription`` and ``paid``;
 - ``API_NEW`` (2025-03-31.basil): the period on each item, ``invoice.parent``, no ``invoice.paid``;
 - ``API_ENDIVE`` (2026-10-28.endive, what stripe-python 16.x pins): basil plus flexible
-  ``billing_mode``, ``customer_account`` (Accounts v2), ``status: "paused"`` with ``status_details``.
+  ``billing_mode``, ``customer_account`` (Accounts v2), ``status: "paused"`` with
+  ``status_details``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ API_NAMES = {"legacy": API_LEGACY, "old": API_OLD, "new": API_NEW, "endive": API
 
 DAY = 86_400
 _ALNUM = string.ascii_letters + string.digits
-# Stripe mints short 14-char ids for these prefixes (cus_SqeciAuyLwHEG2, si_SqhMlvkyTwDpNt) and "1"+23 for the rest.
+# Stripe mints short 14-char ids for these prefixes (cus_SqeciAuyLwHEG2, si_SqhMlvkyTwDpNt)
+# and "1" + 23 characters for the rest.
 _SHORT_ID_PREFIXES = frozenset({"cus", "si", "prod", "req"})
 
 
 def new_id(prefix: str) -> str:
-    """A fresh id shaped like Stripe's, e.g. ``sub_1Qx8...`` (24 chars) or ``cus_Sqec...`` (14 chars)."""
+    """A fresh id shaped like Stripe's: ``sub_1Qx8...`` (24 chars) or ``cus_Sqec...`` (14)."""
     if prefix in _SHORT_ID_PREFIXES:
         return f"{prefix}_{_rand(14)}"
     if prefix == "acct":  # acct_1MoRdlLgUG5tbmjc
@@ -58,7 +60,10 @@ def derived_id(prefix: str, seed: str, length: int = 14) -> str:
 
 
 def add_interval(ts: int, interval: str = "month", n: int = 1) -> int:
-    """Shift ``ts`` by ``n`` billing intervals; months clamp to month end like Stripe's billing anchor."""
+    """Shift ``ts`` by ``n`` billing intervals.
+
+    Months clamp to the month's end, as Stripe's billing anchor does.
+    """
     if interval == "day":
         return ts + n * DAY
     if interval == "week":
@@ -82,7 +87,10 @@ def is_legacy_api(api_version: str) -> bool:
 
 
 def is_endive_api(api_version: str) -> bool:
-    """True from endive (2026-09-30) on: ``customer_account``, ``billing_mode``, ``status_details``."""
+    """True from endive (2026-09-30) on.
+
+    Those objects carry ``customer_account``, ``billing_mode`` and ``status_details``.
+    """
     return api_version[:10] >= "2026-09-30"
 
 

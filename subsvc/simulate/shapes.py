@@ -20,10 +20,11 @@ def stripe_list(data: list[Json], url: str) -> Json:
 
 
 def customer_fields(customer: str | None, *, endive: bool) -> Json:
-    """How an object names its customer: an Accounts v2 customer (``acct_…``) as ``customer_account``.
+    """How an object names its customer: an Accounts v2 one (``acct_…``) as ``customer_account``.
 
-    Endive objects always carry ``customer_account`` (null for a v1 customer). An Account given to an
-    older shape is still rendered as ``customer_account``: that is how such payloads arrive.
+    Endive objects always carry ``customer_account`` (null for a v1 customer). An Account given
+    to an older shape is still rendered as ``customer_account``: that is how such payloads
+    arrive.
     """
     if customer is not None and customer.startswith("acct_"):
         return {"customer": None, "customer_account": customer}
