@@ -1,4 +1,4 @@
-"""Scratch tests for subsvc.simulate: payload shapes per API version, signing, lifecycle timing."""
+"""subsvc.simulate and tests/lifecycles.py: payload shapes per API version, signing, timing."""
 
 from __future__ import annotations
 
