@@ -243,7 +243,7 @@ def test_resubscribe_uses_new_subscription() -> None:
     assert sessions[0]["id"] != sessions[1]["id"] and {s["customer"] for s in sessions} == {c.customer}
 
 
-def test_lifecycle_class() -> None:
+def test_lifecycle_by_name() -> None:
     c = sim.Customer.make(3)
     events, expected = lifecycle("trial", c, pro_price="price_pro", start=START)
     assert expected["status"] == "active" and events[1]["data"]["object"]["status"] == "trialing"
