@@ -87,6 +87,26 @@ def lifecycle_full(c: Customer, *, pro_price: str, business_price: str | None = 
     return events, expected(c.subscription, "canceled", business["id"], p2, flag, cancel_at=p2)
 
 
+def _renewal_fails(j: Journey, start: int, in1: str, in2: str) -> list[Json]:
+    """Checkout, subscribe and pay ``in1`` at ``start``; a month on, ``in2`` fails: past_due.
+
+    How lifecycle_past_due and lifecycle_paused both begin.
+    """
+    sub, invoices = j.subscription_event, j.invoice_events
+    p1, p2 = add_interval(start, n=1), add_interval(start, n=2)
+    failed = p1 + 3600
+    return [
+        j.checkout(start, invoice=in1),
+        sub("customer.subscription.created", start, period=(start, p1), latest_invoice=in1),
+        *invoices(("invoice.paid",), start, in1, (start, p1), billing_reason="subscription_create"),
+        *invoices(("invoice.payment_failed",), failed, in2, (p1, p2), created=p1, paid=False,
+                  automatic=True),
+        sub("customer.subscription.updated", failed + 1, status="past_due", period=(p1, p2),
+            latest_invoice=in2, automatic=True,
+            prev={"status": "active", **j.period_prev(j.plan, (start, p1), latest_invoice=in1)}),
+    ]
+
+
 def lifecycle_past_due(c: Customer, *, pro_price: str, business_price: str | None = None,
                        start: int, api_version: str = API_NEW) -> Scenario:
     """Checkout -> active -> paid -> renewal payment fails -> past_due -> retry succeeds ->
@@ -100,16 +120,9 @@ def lifecycle_past_due(c: Customer, *, pro_price: str, business_price: str | Non
     sub, invoices = j.subscription_event, j.invoice_events
     p1, p2 = add_interval(start, n=1), add_interval(start, n=2)
     in1, in2 = new_id("in"), new_id("in")
-    failed, retry = p1 + 3600, p1 + 3 * DAY + 3600
+    retry = p1 + 3 * DAY + 3600
     events = [
-        j.checkout(start, invoice=in1),
-        sub("customer.subscription.created", start, period=(start, p1), latest_invoice=in1),
-        *invoices(("invoice.paid",), start, in1, (start, p1), billing_reason="subscription_create"),
-        *invoices(("invoice.payment_failed",), failed, in2, (p1, p2), created=p1, paid=False,
-                  automatic=True),
-        sub("customer.subscription.updated", failed + 1, status="past_due", period=(p1, p2),
-            latest_invoice=in2, automatic=True,
-            prev={"status": "active", **j.period_prev(pro, (start, p1), latest_invoice=in1)}),
+        *_renewal_fails(j, start, in1, in2),
         *invoices(("invoice.paid",), retry, in2, (p1, p2), created=p1, attempt_count=2,
                   automatic=True),
         sub("customer.subscription.updated", retry + 1, period=(p1, p2), latest_invoice=in2,
@@ -196,18 +209,11 @@ def lifecycle_paused(c: Customer, *, pro_price: str, business_price: str | None 
     sub, invoices = j.subscription_event, j.invoice_events
     p1, p2 = add_interval(start, n=1), add_interval(start, n=2)
     in1, in2 = new_id("in"), new_id("in")
-    failed, paused, paid, resumed = p1 + 3600, p1 + 7 * DAY, p1 + 9 * DAY, p1 + 12 * DAY
+    paused, paid, resumed = p1 + 7 * DAY, p1 + 9 * DAY, p1 + 12 * DAY
     pause: Json = {"status": "paused", "period": (p1, p2), "latest_invoice": in2,
                    "paused_at": paused, "pause_reason": "final_payment_failure"}
     events = [
-        j.checkout(start, invoice=in1),
-        sub("customer.subscription.created", start, period=(start, p1), latest_invoice=in1),
-        *invoices(("invoice.paid",), start, in1, (start, p1), billing_reason="subscription_create"),
-        *invoices(("invoice.payment_failed",), failed, in2, (p1, p2), created=p1, paid=False,
-                  automatic=True),
-        sub("customer.subscription.updated", failed + 1, status="past_due", period=(p1, p2),
-            latest_invoice=in2, automatic=True,
-            prev={"status": "active", **j.period_prev(pro, (start, p1), latest_invoice=in1)}),
+        *_renewal_fails(j, start, in1, in2),
         sub("customer.subscription.updated", paused, prev={"status": "past_due"},
             automatic=True, **pause),
         sub("customer.subscription.paused", paused, automatic=True, **pause),
