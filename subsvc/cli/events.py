@@ -24,8 +24,7 @@ from subsvc.extensions import db
 from subsvc.stripe_api import api_from_config
 from subsvc.thin import receive_event
 from subsvc.models import InboxEvent, InboxStatus
-from subsvc.models.base import now_utc
-from subsvc.status.payloads import iso
+from subsvc.models.base import iso, now_utc
 
 group = AppGroup("events", help="Inspect and re-run inbox events.")
 

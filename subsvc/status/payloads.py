@@ -12,7 +12,6 @@ request they serve.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -22,11 +21,7 @@ from subsvc.accounts.api_keys import KEY_PREFIX, hash_key
 from subsvc.accounts.entitlement import Policy, deciding_by_rank, on_paid_tier, tier_of
 from subsvc.accounts.tiers import FREE
 from subsvc.models import Subscription, Tier, User
-from subsvc.models.base import DbSession
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+from subsvc.models.base import DbSession, iso
 
 
 @cache
