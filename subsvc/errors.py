@@ -39,7 +39,9 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
 
-class NotFound(ApiError):
+class UserNotFound(ApiError):
+    """No user answers an operator's look-up (not Werkzeug's NotFound: no route matched)."""
+
     status, code = 404, "not_found"
 
 

@@ -20,7 +20,7 @@ from subsvc.accounts.users import find_user_by_email
 from subsvc.accounts.welcome import (
     Welcome, checkout_subscription, reveal_for_checkout, welcome_state,
 )
-from subsvc.errors import InvalidPayload, NotConfigured, NotFound, Unauthorized
+from subsvc.errors import InvalidPayload, NotConfigured, Unauthorized, UserNotFound
 from subsvc.events import is_storable_email
 from subsvc.extensions import db, reconnecting
 from subsvc.models import User
@@ -86,7 +86,7 @@ def user_by_email() -> ResponseReturnValue:
     # An email no user can have (NUL, over 320 characters) is not even looked up.
     user = find_user_by_email(db.session, email) if is_storable_email(email) else None
     if user is None:
-        raise NotFound()
+        raise UserNotFound()
     return jsonify(user_status(db.session, user, policy()))
 
 

@@ -1,5 +1,8 @@
 """`flask events list|replay|prune`: the inbox seen, re-run and trimmed from the shell.
 
+The module is named for what it works on, inbox rows (subsvc/events.py is Stripe's
+events); the command group keeps the name `events` that CONTRACT section 6 gives it.
+
 A replay goes through inbox.receive, the very function the webhook calls, so it
 is applied, committed and (on failure) recorded exactly like a delivery.
 """
@@ -21,10 +24,10 @@ from subsvc.cli.common import policy
 from subsvc.errors import DatabaseUnavailable, InvalidPayload, ProcessingFailed
 from subsvc.events import parse_event
 from subsvc.extensions import db
-from subsvc.stripe_api import api_from_config
-from subsvc.thin import receive_event
 from subsvc.models import InboxEvent, InboxStatus
 from subsvc.models.base import iso, now_utc
+from subsvc.stripe_api import api_from_config
+from subsvc.thin import receive_event
 
 group = AppGroup("events", help="Inspect and re-run inbox events.")
 
