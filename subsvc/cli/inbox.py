@@ -41,7 +41,8 @@ PRUNE_BATCH = 5000
 
 
 @group.command("list")
-@click.option("--status", type=click.Choice([s.value for s in InboxStatus]), help="Only this status.")
+@click.option("--status", type=click.Choice([s.value for s in InboxStatus]),
+              help="Only this status.")
 @click.option("--type", "type_", metavar="TYPE", help="Only this event type, e.g. invoice.paid.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
@@ -117,7 +118,8 @@ def _replay_one(event_id: str, payload: str) -> tuple[str, str | None]:
     except InvalidPayload:
         return "failed", "the stored payload is not a Stripe event"
     except ProcessingFailed:
-        error = db.session.scalar(select(InboxEvent.last_error).where(InboxEvent.event_id == event_id))
+        error = db.session.scalar(
+            select(InboxEvent.last_error).where(InboxEvent.event_id == event_id))
         db.session.rollback()
         return "failed", _shorten(error or "unknown error")
     except DatabaseUnavailable:
