@@ -56,8 +56,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from subsvc import health, metrics
-    from subsvc.status import pages, views  # noqa: F401 - attach routes to the blueprint
-    from subsvc.status.blueprint import bp as status_bp
+    from subsvc.status.views import bp as status_bp
     from subsvc.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)

@@ -17,13 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.subscriptions import find_subscription
 from subsvc.accounts.tiers import UnknownPrice, all_tiers, tier_for_prices
-from subsvc.errors import is_connection_error
+from subsvc.errors import describe, is_connection_error
 from subsvc.events import (
     JsonDict, StripeEvent, as_epoch, subscription_period_end, subscription_prices,
 )
 from subsvc.extensions import db
 from subsvc.handlers import handler_for
-from subsvc.inbox import describe
 from subsvc.models import Subscription
 from subsvc.models.base import DbSession, from_epoch
 from subsvc.models.statements import advisory_lock_ids

@@ -39,7 +39,9 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
 
-class NotFound(ApiError):
+class UserNotFound(ApiError):
+    """No user answers an operator's look-up (not Werkzeug's NotFound: no route matched)."""
+
     status, code = 404, "not_found"
 
 
@@ -70,6 +72,20 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or isinstance(exc, OperationalError)
     )
+
+
+# The inbox keeps an error's text in `last_error`; a cause longer than this is cut.
+MAX_ERROR_LENGTH = 2000
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line cause for the inbox, the log and the CLI, without SQL text or parameters.
+
+    A database error's own message carries the statement and its values (emails, payloads);
+    the driver's exception beneath it says what went wrong without them.
+    """
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"{type(cause).__name__}: {cause}"[:MAX_ERROR_LENGTH]
 
 
 def is_api_path() -> bool:

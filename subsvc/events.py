@@ -321,14 +321,14 @@ def customer_object_email(customer: JsonDict) -> str | None:
 
 # --- checkout sessions -------------------------------------------------------
 
-def checkout_email(session: JsonDict) -> str | None:
-    email = dig(session, "customer_details", "email") or session.get("customer_email")
+def checkout_email(checkout: JsonDict) -> str | None:
+    email = dig(checkout, "customer_details", "email") or checkout.get("customer_email")
     return email if isinstance(email, str) and email else None
 
 
-def checkout_tier(session: JsonDict) -> str | None:
-    tier = dig(session, "metadata", "tier")
-    return tier if isinstance(tier, str) and tier else None
+def checkout_tier_name(checkout: JsonDict) -> str | None:
+    name = dig(checkout, "metadata", "tier")
+    return name if isinstance(name, str) and name else None
 
 
 def as_str(value: Any) -> str | None:

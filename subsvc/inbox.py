@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from subsvc.accounts.entitlement import Policy
-from subsvc.errors import DatabaseUnavailable, ProcessingFailed, is_connection_error
+from subsvc.errors import DatabaseUnavailable, ProcessingFailed, describe, is_connection_error
 from subsvc.events import StripeEvent
 from subsvc.extensions import db
 from subsvc.handlers import handler_for
@@ -27,14 +27,17 @@ from subsvc.models.statements import claim_locked, dialect_insert
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_LENGTH = 2000
-
 
 class Outcome(StrEnum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     PENDING = "pending"  # a thin event stored, its object not fetched yet (subsvc/thin.py)
+
+
+LOG_MESSAGES = {Outcome.PROCESSED: "Successfully processed event %s (%s)",
+                Outcome.IGNORED: "Ignored event %s (%s)",
+                Outcome.DUPLICATE: "Duplicate event %s (%s)"}
 
 # Rows a delivery runs again: a failure, or a thin event still waiting for its object.
 RERUNNABLE = frozenset({InboxStatus.FAILED, InboxStatus.PENDING})
@@ -50,20 +53,21 @@ def receive(event: StripeEvent, policy: Policy, *, replay: bool = False) -> Outc
     """
     started = time.perf_counter()
     handler = handler_for(event) if _mode_accepted(event, policy) else None
-    outcome = Outcome.PROCESSED if handler else Outcome.IGNORED
-    for attempt in (1, 2):
-        try:
-            applied = _apply(event, handler, policy, InboxStatus(outcome), replay=replay)
-            break
-        except Exception as exc:
-            db.session.rollback()
-            _raise_failure(event, exc, may_retry=attempt == 1, started=started)
-    if not applied:
-        outcome = Outcome.DUPLICATE
-    message = {Outcome.PROCESSED: "Successfully processed event %s (%s)",
-               Outcome.IGNORED: "Ignored event %s (%s)",
-               Outcome.DUPLICATE: "Duplicate event %s (%s)"}[outcome]
-    log.info(message, event.id, event.type, extra=log_fields(event, outcome, started))
+    try:
+        outcome = _apply_reconnecting(event, handler, policy, replay=replay)
+    except Exception as exc:
+        db.session.rollback()
+        if is_connection_error(exc):
+            log.error("Database unavailable while processing event %s (%s)", event.id, event.type,
+                      extra=log_fields(event, "database_unavailable", started, type(exc).__name__))
+            raise DatabaseUnavailable(event_id=event.id) from None
+        error = describe(exc)
+        log.error("Failed to process event %s (%s): %s", event.id, event.type, error,
+                  exc_info=exc, extra=log_fields(event, "failed", started, error))
+        _record_failure(event, error)
+        raise ProcessingFailed(event_id=event.id) from None
+    log.info(LOG_MESSAGES[outcome], event.id, event.type,
+             extra=log_fields(event, outcome, started))
     return outcome
 
 
@@ -93,36 +97,47 @@ def _mode(livemode: bool) -> str:
     return "live" if livemode else "test"
 
 
-def _apply(event: StripeEvent, handler: Handler | None, policy: Policy, status: InboxStatus, *,
-           replay: bool) -> bool:
-    """Claim, handle and commit in one transaction; False (rolled back) for a duplicate."""
+def _apply_reconnecting(event: StripeEvent, handler: Handler | None, policy: Policy, *,
+                        replay: bool) -> Outcome:
+    """_apply, and once more on a fresh connection when the pooled one was found dead.
+
+    The pool is not pinged before use (a round trip per event): a connection
+    gone stale while the database restarted fails once, the pool is
+    invalidated, and one retry on a fresh connection heals it.
+    """
+    try:
+        return _apply(event, handler, policy, replay=replay)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        db.session.rollback()
+    return _apply(event, handler, policy, replay=replay)
+
+
+def _apply(event: StripeEvent, handler: Handler | None, policy: Policy, *,
+           replay: bool) -> Outcome:
+    """Claim, handle and commit in one transaction; DUPLICATE (rolled back) when seen before."""
+    status = InboxStatus.IGNORED if handler is None else InboxStatus.PROCESSED
     if not _claim(event, status, replay=replay):
         db.session.rollback()
-        return False
+        return Outcome.DUPLICATE
     if handler is not None:
         event.require_usable()  # a failure like any handler's: recorded, then answered 500
         handler(event, policy)
     db.session.commit()
-    return True
+    return Outcome(status)
 
 
-def _raise_failure(event: StripeEvent, exc: Exception, *, may_retry: bool,
-                   started: float) -> None:
-    """Raise the 5xx for `exc`; return only when one retry on a fresh connection is worth it."""
-    if not is_connection_error(exc):
-        error = describe(exc)
-        log.error("Failed to process event %s (%s): %s", event.id, event.type, error,
-                  exc_info=exc, extra=log_fields(event, "failed", started, error))
-        _record_failure(event, error)
-        raise ProcessingFailed(event_id=event.id) from None
-    # The pool is not pinged before use (a round trip per event): a connection
-    # gone stale while the database restarted fails once, the pool is
-    # invalidated, and one retry on a fresh connection heals it.
-    if may_retry and getattr(exc, "connection_invalidated", False):
-        return
-    log.error("Database unavailable while processing event %s (%s)", event.id, event.type,
-              extra=log_fields(event, "database_unavailable", started, type(exc).__name__))
-    raise DatabaseUnavailable(event_id=event.id) from None
+def row_values(event: StripeEvent, status: InboxStatus, **fields: object) -> dict[str, object]:
+    """The inbox row of `event` as its first write makes it: claim, failure or pending thin event.
+
+    The one list of the row's columns, so that every writer fills them alike.
+    """
+    return {
+        "event_id": event.id, "type": event.type, "api_version": event.api_version,
+        "livemode": event.livemode, "stripe_created": event.created, "status": status,
+        "payload": event.raw, "received_at": now_utc(), **event.subject_ids, **fields,
+    }
 
 
 def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
@@ -131,20 +146,20 @@ def _claim(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
     The row is written as processed/ignored up front: it only ever commits
     together with the handler's effects, so no second UPDATE is needed.
     """
-    session = db.session
-    values = {
-        "event_id": event.id, "type": event.type, "api_version": event.api_version,
-        "livemode": event.livemode, "stripe_created": event.created, "status": status,
-        "attempts": 1, "payload": event.raw, "processed_at": now_utc(), "received_at": now_utc(),
-        **event.subject_ids,
-    }
+    values = row_values(event, status, attempts=1, processed_at=now_utc())
     # A handled event also takes its customer's lock: events of one customer
     # apply one at a time (no lost update, never two users for one customer).
     subject = event.lock_subject if status is InboxStatus.PROCESSED else None
-    if claim_locked(session, InboxEvent, values, subject) is not None:
+    if claim_locked(db.session, InboxEvent, values, subject) is not None:
         return True
-    # Seen before. Lock the row so that two redeliveries of a failed event
-    # cannot both run it (FOR UPDATE is a no-op on SQLite, already serialised).
+    return _claim_again(event, status, replay=replay)
+
+
+def _claim_again(event: StripeEvent, status: InboxStatus, *, replay: bool) -> bool:
+    """The row exists: take it when it failed or is pending (any row on replay), else False."""
+    session = db.session
+    # Lock the row so that two redeliveries of a failed event cannot both run
+    # it (FOR UPDATE is a no-op on SQLite, already serialised).
     row = session.scalars(
         select(InboxEvent).where(InboxEvent.event_id == event.id).with_for_update()
     ).one()
@@ -168,12 +183,8 @@ def _record_failure(event: StripeEvent, error: str) -> None:
     """Keep the failure on its own, after the event's work rolled back."""
     table = InboxEvent.__table__
     session = db.session
-    stmt = dialect_insert(session, table).values(
-        event_id=event.id, type=event.type, api_version=event.api_version,
-        livemode=event.livemode, stripe_created=event.created, status=InboxStatus.FAILED,
-        attempts=1, last_error=error, payload=event.raw, received_at=now_utc(),
-        **event.subject_ids,
-    )
+    values = row_values(event, InboxStatus.FAILED, attempts=1, last_error=error)
+    stmt = dialect_insert(session, table).values(**values)
     # Only a failed (or pending thin) row is updated: had another worker
     # processed the event meanwhile, its success stands.
     subjects = {column: func.coalesce(stmt.excluded[column], table.c[column])
@@ -190,9 +201,3 @@ def _record_failure(event: StripeEvent, error: str) -> None:
     except Exception:
         session.rollback()
         log.exception("Could not record the failure of event %s (%s)", event.id, event.type)
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line cause for the inbox and the log, without SQL text or parameters."""
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return f"{type(cause).__name__}: {cause}"[:MAX_ERROR_LENGTH]

@@ -25,9 +25,8 @@ from subsvc.events import (
 )
 from subsvc.extensions import db
 from subsvc.handlers.registry import is_handled_type
-from subsvc.inbox import Outcome, receive
+from subsvc.inbox import Outcome, receive, row_values
 from subsvc.models import InboxEvent, InboxStatus
-from subsvc.models.base import now_utc
 from subsvc.models.statements import insert_if_absent
 from subsvc.stripe_api import API_VERSION, Answer, StripeApi, StripeCallFailed
 
@@ -152,12 +151,7 @@ def _store_pending(event: ThinEvent) -> str:
     """Insert the inbox row as pending unless it exists; the row's status. Commits."""
     session = db.session
     table = InboxEvent.__table__
-    values = {
-        "event_id": event.id, "type": event.type, "api_version": None,
-        "livemode": event.livemode, "stripe_created": event.created,
-        "status": InboxStatus.PENDING, "attempts": 0, "payload": event.raw,
-        "received_at": now_utc(), **event.subject_ids,
-    }
+    values = row_values(event, InboxStatus.PENDING, attempts=0)  # no api_version: a thin event
     try:
         if insert_if_absent(session, table, values, returning=table.c.id) is not None:
             status = InboxStatus.PENDING

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from subsvc import simulate as sim
 from subsvc.extensions import db
-from subsvc.cli.events import PROGRESS_THRESHOLD
+from subsvc.cli.inbox import PROGRESS_THRESHOLD
 from subsvc.models import InboxEvent, Subscription, Tier
 from subsvc.models.base import now_utc
 from tests.conftest import now, post_event

@@ -30,6 +30,17 @@ def issue_key(user: User) -> str:
     return key
 
 
+def rotate_key(user: User) -> str:
+    """Replace the user's key with a new one that counts as shown, and return it. Adds.
+
+    Whoever rotates hands the new key over at once (`flask keys rotate`, the welcome
+    page's reveal), so no later reveal may replace it: a rotated key is a revealed key.
+    """
+    key = issue_key(user)
+    user.api_key_revealed_at = now_utc()
+    return key
+
+
 def revoke_key(user: User) -> None:
     user.api_key_hash = None
     user.api_key_prefix = None
@@ -57,11 +68,13 @@ def reveal_key_once(session: DbSession, user: User, *, origin_customer_id: str) 
     if locked is None or locked.origin_customer_id != origin_customer_id:
         return None
     # An operator's `flask keys revoke` must not be undone by a visit to the welcome page.
-    if locked.api_key_revealed_at is not None or is_revoked(locked):
+    if was_shown(locked) or is_revoked(locked):
         return None
-    key = issue_key(locked)
-    locked.api_key_revealed_at = now_utc()
-    return key
+    return rotate_key(locked)
+
+
+def was_shown(user: User) -> bool:
+    return user.api_key_revealed_at is not None
 
 
 def is_revoked(user: User) -> bool:

@@ -70,15 +70,15 @@ def deciding_by_rank(subs: Sequence[Sub], ranks: Mapping[str, int], policy: Poli
     return max(subs, key=lambda s: (s.last_event_created, s.stripe_subscription_id))
 
 
-def tier_of(deciding: SubscriptionLike | None, policy: Policy) -> str:
-    """The user's tier, given their deciding subscription."""
+def tier_name_of(deciding: SubscriptionLike | None, policy: Policy) -> str:
+    """The name of the user's tier, given their deciding subscription."""
     if deciding is not None and is_entitled(deciding.status, policy) and deciding.tier:
         return deciding.tier
     return FREE
 
 
 def user_tier_name(subs: list[Subscription], tiers: list[Tier], policy: Policy) -> str:
-    return tier_of(deciding_subscription(subs, tiers, policy), policy)
+    return tier_name_of(deciding_subscription(subs, tiers, policy), policy)
 
 
 def on_paid_tier(tier_name: str) -> bool:

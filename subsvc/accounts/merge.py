@@ -51,7 +51,7 @@ class News:
     period_end: int | None = None
     customer_id: str | None = None  # fills a row's missing customer id
 
-    def params(self, price_id: str | None, tier: str | None) -> dict[str, Any]:
+    def params(self, price_id: str | None, tier_name: str | None) -> dict[str, Any]:
         speaks = self.status is not None
         details = self.source is Source.SUBSCRIPTION
         return {
@@ -60,7 +60,7 @@ class News:
                                               self.event_id) if speaks else NEVER),
             "details_version": (details_version(self.status, self.source, self.created,
                                                 self.event_id) if details else NEVER),
-            "price_id": price_id, "tier": tier,
+            "price_id": price_id, "tier": tier_name,
             "cancel_at_period_end": self.cancel_at_period_end,
             "cancel_at": from_epoch(self.cancel_at), "period_end": from_epoch(self.period_end),
             "created": self.created if speaks else 0, "customer_id": self.customer_id,
@@ -86,8 +86,8 @@ def merge(session: DbSession, news: News) -> Merged | None:
     """
     dialect = session.get_bind().dialect.name
     tiers = tier_cache(session)
-    price_id, tier = _resolve(tiers, news)
-    params = news.params(price_id, tier)
+    price_id, tier_name = _resolve(tiers, news)
+    params = news.params(price_id, tier_name)
     row = session.execute(_merge_statement(dialect), params).one_or_none()
     if row is None:
         return None
@@ -99,11 +99,11 @@ def merge(session: DbSession, news: News) -> Merged | None:
         # locked), and the cache is refreshed for the events that follow.
         tiers = tier_cache(session, refresh=True)
         fresh = _resolve(tiers, news)
-        if won and fresh != (price_id, tier):
+        if won and fresh != (price_id, tier_name):
             session.execute(update(Subscription).where(Subscription.id == row.id)
                             .values(price_id=fresh[0], tier=fresh[1]))
-        price_id, tier = fresh
-    if won and tier is None:
+        price_id, tier_name = fresh
+    if won and tier_name is None:
         raise UnknownPrice(price["id"] for price in news.prices)
     return Merged(row.id, row.user_id, won, row.key_issued is not None)
 
@@ -111,7 +111,7 @@ def merge(session: DbSession, news: News) -> Merged | None:
 def _resolve(tiers: TierCache, news: News) -> tuple[str | None, str | None]:
     if not news.prices:
         return None, None
-    return tiers.price_and_tier(list(news.prices))
+    return tiers.price_and_tier_name(list(news.prices))
 
 
 def _expire_loaded(session: DbSession, sub_pk: int) -> None:

@@ -73,15 +73,15 @@ def outranks_details(sub: Subscription, status: str | None, stamp: Stamp) -> boo
     return details_version(status, stamp.source, stamp.created, stamp.event_id) > sub.details_version
 
 
-def apply_details(sub: Subscription, status: str | None, stamp: Stamp, *, tier: str | None,
-                  price_id: str | None = None, cancel_at_period_end: bool = False,
-                  cancel_at: datetime | None = None) -> bool:
+def apply_details(sub: Subscription, status: str | None, stamp: Stamp, *,
+                  tier_name: str | None, price_id: str | None = None,
+                  cancel_at_period_end: bool = False, cancel_at: datetime | None = None) -> bool:
     """Record price, tier and cancellation if this event is the newest to speak of them."""
     if not outranks_details(sub, status, stamp):
         return False
     sub.details_version = details_version(status, stamp.source, stamp.created, stamp.event_id)
     sub.subscription_status = status if stamp.source is Source.SUBSCRIPTION else None
-    sub.price_id, sub.tier = price_id, tier
+    sub.price_id, sub.tier = price_id, tier_name
     sub.cancel_at_period_end, sub.cancel_at = cancel_at_period_end, cancel_at
     return True
 

@@ -42,7 +42,7 @@ class TierCache:
     fingerprint: Fingerprint
     tiers: tuple[TierRow, ...]
 
-    def price_and_tier(self, prices: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    def price_and_tier_name(self, prices: list[dict[str, Any]]) -> tuple[str | None, str | None]:
         """The deciding (price id, tier name); (first price id, None) when none maps."""
         try:
             price_id, tier = tier_for_prices(list(self.tiers), prices)  # type: ignore[arg-type]

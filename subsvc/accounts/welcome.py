@@ -21,7 +21,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from subsvc.accounts.api_keys import is_revoked, reveal_key_once
+from subsvc.accounts.api_keys import is_revoked, reveal_key_once, was_shown
 from subsvc.models import Subscription, User
 from subsvc.models.base import DbSession
 
@@ -53,7 +53,7 @@ def welcome_state(sub: Subscription | None, *, now: int, window_hours: int) -> W
         return Welcome.NOT_HERE
     if is_revoked(sub.user):
         return Welcome.REVOKED
-    if sub.user.api_key_revealed_at is not None:
+    if was_shown(sub.user):
         return Welcome.ALREADY_SHOWN
     return Welcome.READY
 

@@ -9,8 +9,8 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from subsvc.cli import doctor, events, keys, seed, stripe, users
+    from subsvc.cli import doctor, inbox, keys, seed, stripe, users
 
-    for command in (seed.group, users.group, keys.group, events.group, stripe.group,
+    for command in (seed.group, users.group, keys.group, inbox.group, stripe.group,
                     doctor.doctor_command):
         app.cli.add_command(command)

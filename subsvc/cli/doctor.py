@@ -15,9 +15,9 @@ from sqlalchemy import text
 
 from subsvc.accounts.tiers import all_tiers, tier_set_problems
 from subsvc.config import SECRET_MIN_LENGTH
+from subsvc.errors import describe
 from subsvc.extensions import db
 from subsvc.health import database_revisions, head_revisions, migrations_dir
-from subsvc.inbox import describe
 from subsvc.stripe_api import (
     WEBHOOK, WEBHOOK_TYPES, StripeApi, StripeCallFailed, StripeRefused, StripeUnavailable,
     api_from_config,

@@ -4,10 +4,9 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from subsvc.accounts.api_keys import issue_key, revoke_key
+from subsvc.accounts.api_keys import revoke_key, rotate_key
 from subsvc.cli.common import user_or_fail
 from subsvc.extensions import db
-from subsvc.models.base import now_utc
 
 group = AppGroup("keys", help="Issue and revoke API keys.")
 
@@ -17,8 +16,7 @@ group = AppGroup("keys", help="Issue and revoke API keys.")
 def rotate_command(email: str) -> None:
     """Issue a new key (printed alone on the last line) and invalidate the old one."""
     user = user_or_fail(email)
-    key = issue_key(user)
-    user.api_key_revealed_at = now_utc()
+    key = rotate_key(user)  # counts as shown: the welcome page never reveals another
     db.session.commit()
     click.echo(f"New API key for {user.email} (shown once; the old key no longer works):", err=True)
     click.echo(key)

@@ -9,7 +9,7 @@ from subsvc.accounts.subscriptions import (
 )
 from subsvc.accounts.tiers import all_tiers, require_tier
 from subsvc.accounts.users import resolve_user
-from subsvc.events import StripeEvent, as_str, checkout_email, checkout_tier, id_of
+from subsvc.events import StripeEvent, as_str, checkout_email, checkout_tier_name, id_of
 from subsvc.extensions import db
 from subsvc.handlers.registry import handles
 from subsvc.models import SubscriptionStatus
@@ -19,20 +19,21 @@ PAID = frozenset({"paid", "no_payment_required"})
 
 @handles("checkout.session.completed", when=lambda obj: obj.get("mode") == "subscription")
 def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
-    session_obj, session = event.object, db.session
-    customer_id, sub_id = event.customer_id, id_of(session_obj.get("subscription"))
-    user = resolve_user(session, customer_id=customer_id, email=checkout_email(session_obj),
-                        external_id=as_str(session_obj.get("client_reference_id")))
+    checkout_session, session = event.object, db.session  # Stripe's object; the database's
+    customer_id, sub_id = event.customer_id, id_of(checkout_session.get("subscription"))
+    user = resolve_user(session, customer_id=customer_id,
+                        email=checkout_email(checkout_session),
+                        external_id=as_str(checkout_session.get("client_reference_id")))
     tiers = all_tiers(session)
     if sub_id:
         sub = get_or_create_subscription(session, sub_id, customer_id=customer_id, user=user)
-        link_checkout(sub, user, session_obj["id"], event.created)
+        link_checkout(sub, user, checkout_session["id"], event.created)
         # Provisional until a subscription event for it arrives (ordering.py).
-        status = (SubscriptionStatus.ACTIVE if session_obj.get("payment_status") in PAID
+        status = (SubscriptionStatus.ACTIVE if checkout_session.get("payment_status") in PAID
                   else SubscriptionStatus.INCOMPLETE)
         stamp = Stamp(event.id, event.created, Source.CHECKOUT)
-        tier_name = checkout_tier(session_obj)
+        tier_name = checkout_tier_name(checkout_session)
         apply_details(sub, status, stamp,
-                      tier=require_tier(tiers, tier_name).name if tier_name else None)
+                      tier_name=require_tier(tiers, tier_name).name if tier_name else None)
         apply_status(sub, status, stamp)
     onboard_if_due(session, user, policy, checkout=True, tiers=tiers)

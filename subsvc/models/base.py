@@ -27,6 +27,11 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: datetime | None) -> str | None:
+    """A UTC time as every answer writes it (status JSON, pages, CLI): 2026-01-02T03:04:05Z."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
 def from_epoch(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 

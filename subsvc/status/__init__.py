@@ -1,1 +1,1 @@
-"""The read-only status blueprint `status`: JSON API and HTML pages."""
+"""The read-only status blueprint `status` (views.py: its routes, JSON API and pages)."""

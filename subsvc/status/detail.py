@@ -15,8 +15,8 @@ from subsvc.accounts.entitlement import Policy, is_entitled
 from subsvc.accounts.tiers import FREE, all_tiers
 from subsvc.models import InboxEvent, Subscription, User, WidgetConfig
 from subsvc.models import SubscriptionStatus as S
-from subsvc.models.base import DbSession, from_epoch
-from subsvc.status.payloads import iso, user_status
+from subsvc.models.base import DbSession, from_epoch, iso
+from subsvc.status.payloads import user_status
 
 RECENT_EVENTS = 20
 ENDED = frozenset({S.CANCELED, S.INCOMPLETE_EXPIRED})

@@ -59,7 +59,7 @@ def error_page(status: int, headers: dict[str, str] | None = None) -> Response:
 
 
 def secure_pages(response: Response) -> Response:
-    """An after-request hook of the whole app (pages.py registers it), errors included."""
+    """An after-request hook of the whole app (views.py registers it), errors included."""
     if is_page_path(request.path):
         response.headers.update(PAGE_HEADERS)
     return response

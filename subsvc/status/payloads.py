@@ -12,21 +12,16 @@ request they serve.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, select
 
 from subsvc.accounts.api_keys import KEY_PREFIX, hash_key
-from subsvc.accounts.entitlement import Policy, deciding_by_rank, on_paid_tier, tier_of
+from subsvc.accounts.entitlement import Policy, deciding_by_rank, on_paid_tier, tier_name_of
 from subsvc.accounts.tiers import FREE
 from subsvc.models import Subscription, Tier, User
-from subsvc.models.base import DbSession
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+from subsvc.models.base import DbSession, iso
 
 
 @cache
@@ -66,16 +61,16 @@ def _answer(rows: Sequence[Row[Any]], policy: Policy) -> dict[str, Any]:
     # Only tiers that exist rank (an outer join gives NULL for a tier name no row has).
     ranks = {row.tier: row.tier_rank for row in subs if row.tier_rank is not None}
     deciding = deciding_by_rank(subs, ranks, policy)
-    tier = tier_of(deciding, policy)
+    tier_name = tier_name_of(deciding, policy)
     # Read at request time: a changed tier file reaches every user at once.
-    limits = (rows[0].free_limits if tier == FREE
-              else next(row.tier_limits for row in subs if row.tier == tier))
+    limits = (rows[0].free_limits if tier_name == FREE
+              else next(row.tier_limits for row in subs if row.tier == tier_name))
     user = rows[0]
     return {
         "email": user.email,
         "external_id": user.external_id,
-        "tier": tier,
-        "entitled": on_paid_tier(tier),
+        "tier": tier_name,
+        "entitled": on_paid_tier(tier_name),
         "limits": dict(limits or {}),
         "subscription": None if deciding is None else {
             "id": deciding.stripe_subscription_id,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -96,5 +95,5 @@ def internal_secret() -> str:
     return require_secret("INTERNAL_WEBHOOK_SECRET")
 
 
-def _answer(event: StripeEvent, outcome: Any) -> ResponseReturnValue:
+def _answer(event: StripeEvent, outcome: Outcome) -> ResponseReturnValue:
     return jsonify({"status": str(outcome), "event_id": event.id}), 200

@@ -1,5 +1,8 @@
 """`flask events list|replay|prune`: the inbox seen, re-run and trimmed from the shell.
 
+The module is named for what it works on, inbox rows (subsvc/events.py is Stripe's
+events); the command group keeps the name `events` that CONTRACT section 6 gives it.
+
 A replay goes through inbox.receive, the very function the webhook calls, so it
 is applied, committed and (on failure) recorded exactly like a delivery.
 """
@@ -21,11 +24,10 @@ from subsvc.cli.common import policy
 from subsvc.errors import DatabaseUnavailable, InvalidPayload, ProcessingFailed
 from subsvc.events import parse_event
 from subsvc.extensions import db
+from subsvc.models import InboxEvent, InboxStatus
+from subsvc.models.base import iso, now_utc
 from subsvc.stripe_api import api_from_config
 from subsvc.thin import receive_event
-from subsvc.models import InboxEvent, InboxStatus
-from subsvc.models.base import now_utc
-from subsvc.status.payloads import iso
 
 group = AppGroup("events", help="Inspect and re-run inbox events.")
 
@@ -39,7 +41,8 @@ PRUNE_BATCH = 5000
 
 
 @group.command("list")
-@click.option("--status", type=click.Choice([s.value for s in InboxStatus]), help="Only this status.")
+@click.option("--status", type=click.Choice([s.value for s in InboxStatus]),
+              help="Only this status.")
 @click.option("--type", "type_", metavar="TYPE", help="Only this event type, e.g. invoice.paid.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
@@ -115,7 +118,8 @@ def _replay_one(event_id: str, payload: str) -> tuple[str, str | None]:
     except InvalidPayload:
         return "failed", "the stored payload is not a Stripe event"
     except ProcessingFailed:
-        error = db.session.scalar(select(InboxEvent.last_error).where(InboxEvent.event_id == event_id))
+        error = db.session.scalar(
+            select(InboxEvent.last_error).where(InboxEvent.event_id == event_id))
         db.session.rollback()
         return "failed", _shorten(error or "unknown error")
     except DatabaseUnavailable:
