@@ -5,7 +5,6 @@ one server never see each other's rows.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -23,7 +22,6 @@ from subsvc import create_app
 from subsvc.accounts.tiers import seed_tiers
 from subsvc.extensions import db
 from subsvc.health import head_revisions, migrations_dir
-from subsvc.simulate import sign
 from tests.stripe_api import FakeStripe, fake_stripe
 
 WEBHOOK_SECRET = "whsec_test_7d1c0b6a5e4f3a2b1c0d9e8f7a6b5c4d"
@@ -31,12 +29,14 @@ OLD_WEBHOOK_SECRET = "whsec_test_old_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 INTERNAL_SECRET = "internal-secret-for-tests-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 
+PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"  # the priced tiers of TEST_TIERS
+
 TEST_TIERS: list[dict[str, Any]] = [
     {"name": "free", "rank": 0, "prices": [], "limits": {"widgets": 1},
      "widget_defaults": {"theme": "light"}},
-    {"name": "pro", "rank": 1, "prices": ["price_pro_monthly", "pro_monthly"],
+    {"name": "pro", "rank": 1, "prices": [PRO, "pro_monthly"],
      "limits": {"widgets": 10}, "widget_defaults": {"theme": "light", "branding": False}},
-    {"name": "business", "rank": 2, "prices": ["price_business_monthly"],
+    {"name": "business", "rank": 2, "prices": [BUSINESS],
      "limits": {"widgets": 100}, "widget_defaults": {"theme": "dark", "branding": False}},
 ]
 
@@ -145,15 +145,6 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
-
-
-def signed_headers(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict[str, str]:
-    return {"Stripe-Signature": sign(body, secret, timestamp), "Content-Type": "application/json"}
-
-
-def post_event(client: FlaskClient, event: dict[str, Any], secret: str = WEBHOOK_SECRET) -> Any:
-    body = json.dumps(event).encode()
-    return client.post("/api/webhooks/stripe", data=body, headers=signed_headers(body, secret))
 
 
 def now() -> int:

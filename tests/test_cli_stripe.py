@@ -12,7 +12,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from subsvc import simulate as sim
 from subsvc.cli.demo import API_VERSIONS, build_event, derived_id, journey, tier_price
 from subsvc.models import Tier
-from tests.conftest import BACKENDS, WEBHOOK_SECRET, now, post_event
+from tests.builders import deliver
+from tests.conftest import BACKENDS, WEBHOOK_SECRET, now
 from tests.server import REPO_ROOT, free_port, fresh_database, gunicorn, query, server_env
 
 HANDLED = [
@@ -33,7 +34,7 @@ def test_built_events_go_through_the_real_pipeline(client: FlaskClient, type_: s
     pro = Tier(name="pro", prices=["price_pro_monthly", "pro_monthly"])
     j = journey("ada@example.com", tier_price(pro), tier="pro", api_version=API_VERSIONS[api])
     event = build_event(type_, j, at=now())
-    response = post_event(client, event)
+    response = deliver(client, event)
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == {"status": outcome, "event_id": event["id"]}
 

@@ -16,7 +16,8 @@ from subsvc import simulate as sim
 from subsvc.accounts.api_keys import hash_key
 from subsvc.extensions import db
 from subsvc.models import User
-from tests.conftest import ADMIN_TOKEN, now, post_event
+from tests.builders import deliver
+from tests.conftest import ADMIN_TOKEN, PRO, now
 from tests.pages import assert_page, facts, text_of
 
 FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
@@ -33,12 +34,12 @@ def subscribe(client: FlaskClient, email: str = "ada@example.com", *, customer: 
     session = sim.checkout_session(customer=c.customer, subscription=c.subscription, email=c.email,
                                    client_reference_id=c.external_id, tier="pro", session_id=c.session,
                                    created=start - 60)
-    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id="price_pro_monthly",
+    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=PRO,
                            lookup_key="pro_monthly", period_start=start,
                            period_end=sim.add_interval(start), **sub_fields)
     for event in (sim.event("checkout.session.completed", session, created=start),
                   sim.event("customer.subscription.created", sub, created=start + 1)):
-        assert post_event(client, event).get_json()["status"] == "processed"
+        assert deliver(client, event).get_json()["status"] == "processed"
     return c
 
 
@@ -110,9 +111,9 @@ def test_a_user_whose_subscription_ended_is_on_the_free_tier_unpaid(client: Flas
     c = subscribe(client)
     key = reveal(client, c)
     ended = sim.subscription(customer=c.customer, sub_id=c.subscription, status="canceled",
-                             price_id="price_pro_monthly", period_start=now() - 60,
+                             price_id=PRO, period_start=now() - 60,
                              period_end=now() + 3600)
-    post_event(client, sim.event("customer.subscription.deleted", ended, created=now()))
+    deliver(client, sim.event("customer.subscription.deleted", ended, created=now()))
     body = assert_page(client.post("/status", data={"api_key": key}), 200)
     account = facts(body, "account")
     assert (account["Tier"], account["Paid"], account["Subscription"]) == (
