@@ -20,12 +20,7 @@ from subsvc.extensions import db
 from subsvc.webhooks import forward as forward_module
 from tests.builders import UNMAPPED, checkout, deliver, inbox_row, snapshot, subscription_event
 from tests.conftest import INTERNAL_SECRET, base_config
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.server import free_port
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from subsvc import simulate as sim
-from tests.builders import LEAKS, deep_json, subscription_event
-from tests.conftest import BACKENDS, INTERNAL_SECRET, WEBHOOK_SECRET
+from tests.builders import LEAKS, deep_json, internal_headers, signed_headers, subscription_event
+from tests.conftest import BACKENDS
 from tests.server import (
     CONNECTION_ERRORS, REQUEST_TIMEOUT, Reply, Server, fresh_database, gunicorn, new_customer,
 )
@@ -67,11 +67,7 @@ def padded_event(size: int) -> tuple[dict[str, Any], bytes]:
     return event, body + b" " * (size - len(body))
 
 
-def signed(body: bytes) -> dict[str, Any]:
-    return {"Content-Type": "application/json", "Stripe-Signature": sim.sign(body, WEBHOOK_SECRET)}
-
-
-INTERNAL_HEADERS = {"Content-Type": "application/json", "X-Internal-Secret": INTERNAL_SECRET}
+INTERNAL_HEADERS = internal_headers()
 
 
 def inbox_ids(server: Server) -> set[str]:
@@ -87,7 +83,7 @@ def inbox_ids(server: Server) -> set[str]:
 @pytest.mark.parametrize("path", [PUBLIC, INTERNAL], ids=["public", "internal"])
 def test_body_one_byte_over_the_limit_is_413(server: Server, path: str, chunked: bool) -> None:
     event, body = padded_event(MIB + 1)
-    headers = signed(body) if path == PUBLIC else INTERNAL_HEADERS
+    headers = signed_headers(body) if path == PUBLIC else INTERNAL_HEADERS
 
     reply = send(server, path, body, headers, chunked=chunked)
 
@@ -98,7 +94,7 @@ def test_body_one_byte_over_the_limit_is_413(server: Server, path: str, chunked:
 @pytest.mark.parametrize("path", [PUBLIC, INTERNAL], ids=["public", "internal"])
 def test_chunked_body_of_exactly_the_limit_is_processed(server: Server, path: str) -> None:
     event, body = padded_event(MIB)
-    headers = signed(body) if path == PUBLIC else INTERNAL_HEADERS
+    headers = signed_headers(body) if path == PUBLIC else INTERNAL_HEADERS
 
     reply = send(server, path, body, headers, chunked=True)
 
@@ -139,7 +135,7 @@ def test_non_ascii_signature_bytes_are_invalid_signature_without_a_traceback(
 def test_deep_json_over_http_is_invalid_payload_without_a_traceback(server: Server,
                                                                     path: str) -> None:
     body = deep_json(1_000)
-    headers = signed(body) if path == PUBLIC else INTERNAL_HEADERS
+    headers = signed_headers(body) if path == PUBLIC else INTERNAL_HEADERS
 
     reply = send(server, path, body, headers, chunked=True)
 

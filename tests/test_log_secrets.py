@@ -20,8 +20,8 @@ import pytest
 from subsvc import simulate as sim
 from subsvc.accounts.api_keys import DISPLAY_LENGTH
 from tests.builders import UNMAPPED, subscription_event
-from tests.conftest import ADMIN_TOKEN, BACKENDS, INTERNAL_SECRET, WEBHOOK_SECRET
-from tests.server import BUSINESS, PRO, Json, Server, fresh_database, gunicorn
+from tests.conftest import ADMIN_TOKEN, BACKENDS, BUSINESS, INTERNAL_SECRET, PRO, WEBHOOK_SECRET
+from tests.server import Json, Server, fresh_database, gunicorn
 
 DEBUG_ENV = {"LOG_LEVEL": "DEBUG", "GUNICORN_CMD_ARGS": "--log-level debug"}
 KEY_ON_PAGE = re.compile(r'<code class="secret">([^<]+)</code>')
