@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +86,20 @@ def base_config(database_url: str) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def own_app(database_url: str, **settings: Any) -> Iterator[Flask]:
+    """An app on `database_url` with the test defaults and `settings`; its pool closed afterwards.
+
+    For a second app beside the `app` fixture, or one built after a log capture started.
+    """
+    app = create_app({**base_config(database_url), **settings})
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "postgres":
@@ -100,17 +115,16 @@ def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @pytest.fixture
 def app(database_url: str, config_overrides: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app({**base_config(database_url), **config_overrides})
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-        seed_tiers(db.session, TEST_TIERS, overwrite=True)
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    with own_app(database_url, **config_overrides) as app:
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+            seed_tiers(db.session, TEST_TIERS, overwrite=True)
+            db.session.commit()
+        yield app
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
 
 
 # Alembic's env.py reconfigures logging in-process, so these tests mark the
@@ -145,6 +159,16 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def unreachable(tmp_path: Path) -> Iterator[FlaskClient]:
+    """A client of an app whose database file is in a folder that does not exist.
+
+    Every connection fails, as when the database is down.
+    """
+    with own_app(f"sqlite:///{tmp_path / 'missing' / 'x.db'}") as app:
+        yield app.test_client()
 
 
 def now() -> int:

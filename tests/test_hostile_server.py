@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from subsvc import simulate as sim
 from tests.builders import LEAKS, deep_json, internal_headers, signed_headers, subscription_event
 from tests.conftest import BACKENDS
 from tests.server import (
     CONNECTION_ERRORS, REQUEST_TIMEOUT, Reply, Server, fresh_database, gunicorn, new_customer,
+    query,
 )
 
 pytestmark = pytest.mark.server
@@ -71,12 +71,7 @@ INTERNAL_HEADERS = internal_headers()
 
 
 def inbox_ids(server: Server) -> set[str]:
-    engine = sa.create_engine(server.database_url)
-    try:
-        with engine.connect() as conn:
-            return set(conn.execute(sa.text("SELECT event_id FROM inbox_events")).scalars())
-    finally:
-        engine.dispose()
+    return {row[0] for row in query(server.database_url, "SELECT event_id FROM inbox_events")}
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])

@@ -9,11 +9,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from subsvc import create_app
 from subsvc import simulate as sim
-from subsvc.extensions import db
 from tests.builders import checkout, deliver, inbox_row
-from tests.conftest import ADMIN_TOKEN, PG_URL, base_config, postgres_only
+from tests.conftest import ADMIN_TOKEN, PG_URL, own_app, postgres_only
 
 pytestmark = [pytest.mark.postgres, postgres_only]
 
@@ -22,10 +20,8 @@ pytestmark = [pytest.mark.postgres, postgres_only]
 def named_app(app: Flask, pg_schema_url: str) -> Iterator[tuple[Flask, str]]:
     """An app whose connections carry a name of their own, so the test can kill exactly them."""
     name = f"subsvc_{uuid.uuid4().hex[:10]}"
-    named = create_app(base_config(f"{pg_schema_url}&application_name={name}"))
-    yield named, name
-    with named.app_context():
-        db.engine.dispose()
+    with own_app(f"{pg_schema_url}&application_name={name}") as named:
+        yield named, name
 
 
 def terminate_connections(application_name: str) -> int:
