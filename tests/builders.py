@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
@@ -79,11 +79,22 @@ def deliver_ok(client: FlaskClient, event: Json, status: str = "processed") -> N
     assert (response.status_code, response.get_json()) == (200, answer(event, status)), event["type"]
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def status_of(client: FlaskClient, email: str) -> Json:
     response = client.get("/status/api/users", query_string={"email": email},
-                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+                          headers=bearer(ADMIN_TOKEN))
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def rotate_key(runner: FlaskCliRunner, email: str) -> str:
+    """A new key for `email`, read from the last line of `flask keys rotate`."""
+    result = runner.invoke(args=["keys", "rotate", email])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()[-1]
 
 
 # Words that would betray SQL or a stack trace in an answer body or a stored error.
@@ -174,6 +185,11 @@ def inbox(app: Flask) -> list[InboxEvent]:
 def inbox_row(app: Flask, event_id: str) -> InboxEvent:
     with app.app_context():
         return db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == event_id)).one()
+
+
+def user_row(app: Flask, email: str) -> User:
+    with app.app_context():
+        return db.session.scalars(select(User).where(User.email == email)).one()
 
 
 def subscription_row(app: Flask, stripe_id: str) -> Subscription:

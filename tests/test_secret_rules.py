@@ -15,7 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
-from tests.builders import answer, checkout, deliver, deliver_internal, deliver_ok, snapshot
+from tests.builders import (
+    answer, bearer, checkout, deliver, deliver_internal, deliver_ok, rotate_key, snapshot,
+)
 from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
 
 SHORT_WEBHOOK_SECRET = "whsec_" + "a1" * 12 + "b"  # 31 characters
@@ -27,10 +29,6 @@ NOT_CONFIGURED = (503, {"error": "not_configured"})
 
 def basic(password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def refusals(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
@@ -168,8 +166,7 @@ def test_the_right_token_logs_no_rejection(client: FlaskClient,
 def api_answers(client: FlaskClient, runner: FlaskCliRunner) -> dict[str, Any]:
     c = sim.Customer.make("nostore")
     deliver_ok(client, checkout(c))
-    result = runner.invoke(args=["keys", "rotate", c.email])
-    key = result.stdout.strip().splitlines()[-1]
+    key = rotate_key(runner, c.email)
     admin = bearer(ADMIN_TOKEN)
     return {
         "me-200": client.get("/status/api/me", headers=bearer(key)),

@@ -10,13 +10,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import select
 
 from subsvc import simulate as sim
 from subsvc.accounts.api_keys import hash_key
-from subsvc.extensions import db
-from subsvc.models import User
-from tests.builders import deliver
+from tests.builders import deliver, user_row
 from tests.conftest import ADMIN_TOKEN, PRO, now
 from tests.pages import assert_page, facts, text_of
 
@@ -64,9 +61,8 @@ def reveal(client: FlaskClient, c: sim.Customer) -> str:
 
 
 def key_state(app: Flask, email: str) -> tuple[str | None, Any]:
-    with app.app_context():
-        user = db.session.scalars(select(User).where(User.email == email)).one()
-        return user.api_key_hash, user.api_key_revealed_at
+    user = user_row(app, email)
+    return user.api_key_hash, user.api_key_revealed_at
 
 
 def basic(username: str, password: str) -> dict[str, str]:
