@@ -5,6 +5,7 @@ database read-outs taken inside a short-lived app context.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 from datetime import UTC, datetime
@@ -79,8 +80,24 @@ def deliver_ok(client: FlaskClient, event: Json, status: str = "processed") -> N
     assert (response.status_code, response.get_json()) == (200, answer(event, status)), event["type"]
 
 
+def deliver_in_order(client: FlaskClient, events: list[Json], order: list[int]) -> None:
+    """Deliver `events[i]` for each i of `order`: the first of each processed, a repeat duplicate."""
+    seen: set[int] = set()
+    for index in order:
+        answer = deliver(client, events[index])
+        assert answer.status_code == 200, answer.json
+        expected = "duplicate" if index in seen else "processed"
+        assert answer.json["status"] == expected, (events[index]["type"], answer.json)
+        seen.add(index)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def status_of(client: FlaskClient, email: str) -> Json:

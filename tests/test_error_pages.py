@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.builders import basic
 from tests.conftest import ADMIN_TOKEN
 from tests.pages import PAGE_HEADERS, assert_page
-from tests.test_status_pages import basic
 
 BIG_FORM = {"api_key": "x" * (1024 * 1024 + 1)}  # over MAX_CONTENT_LENGTH (1 MiB)
 

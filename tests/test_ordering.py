@@ -24,7 +24,7 @@ from subsvc.accounts.entitlement import Policy
 from subsvc.extensions import db
 from subsvc.models import User
 from subsvc.status.payloads import user_status
-from tests.builders import deliver
+from tests.builders import deliver_in_order
 from tests.conftest import BUSINESS, PRO
 
 START = int(time.time()) - 120 * sim.DAY
@@ -60,16 +60,6 @@ WINDOWS = [("full", 0, 5, (LEGACY, ENDIVE)), ("full", 5, 10, (OLD, NEW)),
            ("resubscribe", 3, 7, ALL), ("paused", 4, 8, (OLD, NEW, ENDIVE)),
            ("mixed_intervals", 1, 5, (NEW, ENDIVE))]
 _counter = itertools.count()
-
-
-def deliver_in_order(client: FlaskClient, events: list[dict[str, Any]], order: list[int]) -> None:
-    seen: set[int] = set()
-    for index in order:
-        answer = deliver(client, events[index])
-        assert answer.status_code == 200, answer.json
-        expected = "duplicate" if index in seen else "processed"
-        assert answer.json["status"] == expected, (events[index]["type"], answer.json)
-        seen.add(index)
 
 
 def customer_state(app: Flask, customer: sim.Customer, expected_sub: str) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """A pooled connection that died (database restart, failover) costs no event: one retry heals it."""
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 
@@ -10,7 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from subsvc import simulate as sim
-from tests.builders import checkout, deliver, inbox_row
+from tests.builders import basic, checkout, deliver, inbox_row
 from tests.conftest import ADMIN_TOKEN, PG_URL, own_app, postgres_only
 
 pytestmark = [pytest.mark.postgres, postgres_only]
@@ -61,10 +60,9 @@ def test_reads_after_the_pool_connections_died_answer_without_a_503(
     client = named.test_client()
     c = sim.Customer.make("rc3")
     assert deliver(client, checkout(c)).status_code == 200
-    basic = base64.b64encode(f"operator:{ADMIN_TOKEN}".encode()).decode()
     reads = [
         (f"/status/api/users?email={c.email}", {"Authorization": f"Bearer {ADMIN_TOKEN}"}),
-        (f"/status/users?email={c.email}", {"Authorization": f"Basic {basic}"}),
+        (f"/status/users?email={c.email}", basic("operator", ADMIN_TOKEN)),
     ]
     for path, headers in reads:
         assert terminate_connections(name) >= 1, path

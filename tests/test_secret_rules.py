@@ -6,7 +6,6 @@ JSON answers are never cached.
 """
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any
 
@@ -16,7 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from tests.builders import (
-    answer, bearer, checkout, deliver, deliver_internal, deliver_ok, rotate_key, snapshot,
+    answer, basic, bearer, checkout, deliver, deliver_internal, deliver_ok, rotate_key, snapshot,
 )
 from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
 
@@ -25,10 +24,6 @@ SHORT_INTERNAL_SECRET = INTERNAL_SECRET[:31]
 SHORT_ADMIN_TOKEN = "admin-token-31-characters-01234"
 LOOKUP = "/status/api/users"
 NOT_CONFIGURED = (503, {"error": "not_configured"})
-
-
-def basic(password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()}
 
 
 def refusals(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
@@ -102,7 +97,7 @@ def test_a_short_admin_token_turns_both_admin_look_ups_off(
 
     api = [client.get(LOOKUP, query_string=query, headers=bearer(SHORT_ADMIN_TOKEN))
            for _ in range(2)]
-    page = client.get("/status/users", query_string=query, headers=basic(SHORT_ADMIN_TOKEN))
+    page = client.get("/status/users", query_string=query, headers=basic("ops", SHORT_ADMIN_TOKEN))
 
     assert [(r.status_code, r.get_json()) for r in api] == [NOT_CONFIGURED] * 2
     assert page.status_code == 503
@@ -137,7 +132,7 @@ def test_each_wrong_operator_password_is_one_stable_warning(
         client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
     guesses = [ADMIN_TOKEN[1:], "hunter2"]
 
-    answers = [client.get("/status/users", headers=basic(g)) for g in guesses]
+    answers = [client.get("/status/users", headers=basic("ops", g)) for g in guesses]
 
     assert [r.status_code for r in answers] == [401, 401]
     assert rejections(caplog) == ["Admin token rejected on /status/users from 127.0.0.1"] * 2
@@ -157,7 +152,7 @@ def test_the_right_token_logs_no_rejection(client: FlaskClient,
                                            caplog: pytest.LogCaptureFixture) -> None:
     assert client.get(LOOKUP, query_string={"email": "a@example.com"},
                       headers=bearer(ADMIN_TOKEN)).status_code == 404
-    assert client.get("/status/users", headers=basic(ADMIN_TOKEN)).status_code == 200
+    assert client.get("/status/users", headers=basic("ops", ADMIN_TOKEN)).status_code == 200
     assert rejections(caplog) == []
 
 

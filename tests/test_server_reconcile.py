@@ -18,7 +18,7 @@ import pytest
 
 from subsvc import simulate as sim
 from subsvc.events import subscription_period_end, subscription_prices
-from tests.conftest import BACKENDS, own_app
+from tests.conftest import BACKENDS, PRO, own_app
 from tests.server import (
     Json, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey, query,
 )
@@ -80,7 +80,7 @@ def test_reconcile_during_live_traffic_loses_and_doubles_nothing(server: Server,
         expectations[c.email] = expected
     thin_customer = sim.Customer.make("thinlive")
     stripe.put(sim.subscription(customer=thin_customer.customer, sub_id=thin_customer.subscription,
-                                price_id="price_pro_monthly", period_start=START,
+                                price_id=PRO, period_start=START,
                                 period_end=sim.add_interval(START)))
     thin = sim.thin_event("customer.subscription.created", thin_customer.subscription,
                           "subscription")

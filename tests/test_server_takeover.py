@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from subsvc import simulate as sim
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, PRO
 from tests.server import Json, Server, fresh_database, gunicorn
 
 pytestmark = pytest.mark.server
@@ -36,7 +36,7 @@ def checkout_events(c: sim.Customer, at: int, **session: Any) -> list[Json]:
     fields: Json = {"customer": c.customer, "subscription": c.subscription, "email": c.email,
                     "client_reference_id": c.external_id, "tier": "pro", "session_id": c.session,
                     "created": at - 60} | session
-    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id="price_pro_monthly",
+    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=PRO,
                            period_start=at, period_end=sim.add_interval(at))
     return [sim.event("checkout.session.completed", sim.checkout_session(**fields), created=at),
             sim.event("customer.subscription.created", sub, created=at + 1)]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import dataclasses
 import re
 import threading
@@ -13,7 +12,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from subsvc.accounts.api_keys import hash_key
-from tests.builders import deliver, user_row
+from tests.builders import basic, deliver, user_row
 from tests.conftest import ADMIN_TOKEN, PRO, now
 from tests.pages import assert_page, facts, text_of
 
@@ -63,11 +62,6 @@ def reveal(client: FlaskClient, c: sim.Customer) -> str:
 def key_state(app: Flask, email: str) -> tuple[str | None, Any]:
     user = user_row(app, email)
     return user.api_key_hash, user.api_key_revealed_at
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def assert_private(response: Any) -> None:
