@@ -114,6 +114,18 @@ def rotate_key(runner: FlaskCliRunner, email: str) -> str:
     return result.stdout.splitlines()[-1]
 
 
+def open_welcome(client: FlaskClient, session_id: str) -> str:
+    """Everything a visitor sees who opens the welcome link and presses every button on it."""
+    first = client.get("/status/welcome", query_string={"session_id": session_id})
+    body = first.get_data(as_text=True)
+    if '<form method="post"' in body:
+        second = client.post("/status/welcome", data={"session_id": session_id})
+        body += second.get_data(as_text=True)
+    return body
+
+
+# A whole API key, as a page must show it only once (its prefix alone is no key).
+FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
 # Words that would betray SQL or a stack trace in an answer body or a stored error.
 LEAKS = re.compile(r"traceback|select |insert |update |psycopg|sqlalchemy|sqlite|"
                    r"operationalerror|file \"|line \d", re.IGNORECASE)

@@ -6,7 +6,6 @@ migration that records who a user first appeared as and when a checkout complete
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -16,12 +15,12 @@ from typing import Any
 import pytest
 
 from subsvc import simulate as sim
+from tests.builders import FULL_KEY
 from tests.conftest import BACKENDS, PRO
 from tests.server import Json, Server, fresh_database, gunicorn
 
 pytestmark = pytest.mark.server
 
-FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
 VICTIM_EMAIL = "kate@example.com"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

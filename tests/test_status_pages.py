@@ -12,11 +12,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from subsvc.accounts.api_keys import hash_key
-from tests.builders import basic, deliver, user_row
+from tests.builders import FULL_KEY, basic, deliver, user_row
 from tests.conftest import ADMIN_TOKEN, PRO, now
 from tests.pages import assert_page, facts, text_of
 
-FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
 PENDING_REFRESH = '<meta http-equiv="refresh" content="5; url=/status/welcome?session_id='
 REVEAL_FORM = '<form method="post" action="/status/welcome"'
 ALREADY_SHOWN = "already shown"
