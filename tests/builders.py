@@ -1,7 +1,9 @@
-"""Small builders shared by the webhook, handler, inbox and status tests.
+"""The tests' helper module: delivery, single realistic events, and database read-outs.
 
-Signed delivery over HTTP, single realistic events (via subsvc.simulate), and
-database read-outs taken inside a short-lived app context.
+Every mechanic a test module needs besides its fixtures lives here once (conftest.py keeps the
+fixtures and the settings they use, server.py the gunicorn harness): signed delivery (through
+subsvc.simulate's signing), the status and key look-ups, and read-outs taken inside a short-lived
+app context. Expected states stay in the tests, written out by hand.
 """
 from __future__ import annotations
 
