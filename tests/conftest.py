@@ -5,12 +5,12 @@ one server never see each other's rows.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +23,6 @@ from subsvc import create_app
 from subsvc.accounts.tiers import seed_tiers
 from subsvc.extensions import db
 from subsvc.health import head_revisions, migrations_dir
-from subsvc.simulate import sign
 from tests.stripe_api import FakeStripe, fake_stripe
 
 WEBHOOK_SECRET = "whsec_test_7d1c0b6a5e4f3a2b1c0d9e8f7a6b5c4d"
@@ -31,12 +30,14 @@ OLD_WEBHOOK_SECRET = "whsec_test_old_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 INTERNAL_SECRET = "internal-secret-for-tests-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 
+PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"  # the priced tiers of TEST_TIERS
+
 TEST_TIERS: list[dict[str, Any]] = [
     {"name": "free", "rank": 0, "prices": [], "limits": {"widgets": 1},
      "widget_defaults": {"theme": "light"}},
-    {"name": "pro", "rank": 1, "prices": ["price_pro_monthly", "pro_monthly"],
+    {"name": "pro", "rank": 1, "prices": [PRO, "pro_monthly"],
      "limits": {"widgets": 10}, "widget_defaults": {"theme": "light", "branding": False}},
-    {"name": "business", "rank": 2, "prices": ["price_business_monthly"],
+    {"name": "business", "rank": 2, "prices": [BUSINESS],
      "limits": {"widgets": 100}, "widget_defaults": {"theme": "dark", "branding": False}},
 ]
 
@@ -85,6 +86,20 @@ def base_config(database_url: str) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def own_app(database_url: str, **settings: Any) -> Iterator[Flask]:
+    """An app on `database_url` with the test defaults and `settings`; its pool closed afterwards.
+
+    For a second app beside the `app` fixture, or one built after a log capture started.
+    """
+    app = create_app({**base_config(database_url), **settings})
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "postgres":
@@ -100,17 +115,16 @@ def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @pytest.fixture
 def app(database_url: str, config_overrides: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app({**base_config(database_url), **config_overrides})
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-        seed_tiers(db.session, TEST_TIERS, overwrite=True)
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    with own_app(database_url, **config_overrides) as app:
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+            seed_tiers(db.session, TEST_TIERS, overwrite=True)
+            db.session.commit()
+        yield app
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
 
 
 # Alembic's env.py reconfigures logging in-process, so these tests mark the
@@ -147,13 +161,14 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-def signed_headers(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict[str, str]:
-    return {"Stripe-Signature": sign(body, secret, timestamp), "Content-Type": "application/json"}
+@pytest.fixture
+def unreachable(tmp_path: Path) -> Iterator[FlaskClient]:
+    """A client of an app whose database file is in a folder that does not exist.
 
-
-def post_event(client: FlaskClient, event: dict[str, Any], secret: str = WEBHOOK_SECRET) -> Any:
-    body = json.dumps(event).encode()
-    return client.post("/api/webhooks/stripe", data=body, headers=signed_headers(body, secret))
+    Every connection fails, as when the database is down.
+    """
+    with own_app(f"sqlite:///{tmp_path / 'missing' / 'x.db'}") as app:
+        yield app.test_client()
 
 
 def now() -> int:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,17 @@ import sqlalchemy as sa
 
 from subsvc import simulate as sim
 from subsvc.config import SETTINGS
-from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, TEST_TIERS, WEBHOOK_SECRET, pg_schema
+from tests.builders import internal_headers, iso
+from tests.conftest import (
+    ADMIN_TOKEN, BUSINESS, INTERNAL_SECRET, PRO, TEST_TIERS, WEBHOOK_SECRET, pg_schema,
+)
 from tests.lifecycles import Expected, lifecycle
 
 Json = dict[str, Any]
 Post = Callable[[Json], "Reply"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"  # priced tiers of TEST_TIERS
-TIER_OF_PRICE = {PRO: "pro", BUSINESS: "business"}
+TIER_OF_PRICE = {price: tier["name"] for tier in TEST_TIERS for price in tier["prices"]}
 ENTITLED = {"active", "trialing", "past_due"}  # with PAST_DUE_KEEPS_TIER at its default
 BOOT_DEADLINE = 30.0
 REQUEST_TIMEOUT = 30.0
@@ -68,22 +69,18 @@ def journey(name: str, api: str, start: int) -> tuple[sim.Customer, list[Json], 
     return c, events, expected
 
 
-def iso(epoch: int | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def expected_status(expected: Expected) -> dict[str, Any]:
     """The part of the status JSON a lifecycle's expected final values pin down."""
     entitled = expected["status"] in ENTITLED
-    period_end = datetime.fromtimestamp(expected["current_period_end"], UTC)
     return {
         "tier": TIER_OF_PRICE[expected["price_id"]] if entitled else "free",
         "entitled": entitled,
         "subscription": {
             "id": expected["subscription_id"], "status": expected["status"],
-            "price_id": expected["price_id"], "current_period_end": period_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "price_id": expected["price_id"],
+            "current_period_end": iso(expected["current_period_end"]),
             "cancel_at_period_end": expected["cancel_at_period_end"],
-            "cancel_at": iso(expected["cancel_at"]),
+            "cancel_at": (None if expected["cancel_at"] is None else iso(expected["cancel_at"])),
         },
     }
 
@@ -166,9 +163,8 @@ class Client:
         return self.request("POST", "/api/webhooks/stripe", body, headers, timeout)
 
     def post_internal(self, event: Json, timeout: float = REQUEST_TIMEOUT) -> Reply:
-        headers = {"Content-Type": "application/json", "X-Internal-Secret": INTERNAL_SECRET}
-        return self.request("POST", "/subscriptions/internal/stripe-webhook", sim.dumps(event), headers,
-                            timeout)
+        return self.request("POST", "/subscriptions/internal/stripe-webhook", sim.dumps(event),
+                            internal_headers(), timeout)
 
     def user_status(self, email: str) -> Reply:
         query = urllib.parse.urlencode({"email": email})

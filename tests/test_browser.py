@@ -23,8 +23,8 @@ from tests.browser import (
     DESKTOP, PAGE_LOAD_SECONDS, PHONE, assert_not_blank, chrome, color_scheme,
     horizontal_overflow, low_contrast, require_browser, requested_urls,
 )
-from tests.conftest import ADMIN_TOKEN, BACKENDS
-from tests.server import BUSINESS, PRO, Server, fresh_database, gunicorn
+from tests.conftest import ADMIN_TOKEN, BACKENDS, BUSINESS, PRO
+from tests.server import Server, fresh_database, gunicorn
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 

@@ -9,11 +9,10 @@ from flask import Flask
 from sqlalchemy import delete, text, update
 from sqlalchemy.orm import Session
 
-from subsvc import create_app
 from subsvc.extensions import db
 from subsvc.models import Tier
 from subsvc.stripe_api import WEBHOOK_TYPES
-from tests.conftest import INTERNAL_SECRET, WEBHOOK_SECRET, base_config
+from tests.conftest import INTERNAL_SECRET, WEBHOOK_SECRET, own_app
 from tests.server import free_port
 from tests.stripe_api import SECRET_KEY, fake_stripe
 
@@ -165,8 +164,8 @@ def test_each_database_problem_is_one_line(migrated: Flask, damage: Callable[[Se
 
 def test_an_unreachable_database_is_reported_without_its_url(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'missing-dir' / 'subsvc.db'}"
-    app = create_app(base_config(url))
-    result = doctor(app)
+    with own_app(url) as app:
+        result = doctor(app)
     assert result.exit_code == 1
     (line,) = problems(result)
     assert line.startswith("problem: database unreachable: OperationalError")

@@ -14,9 +14,8 @@ from subsvc.extensions import db
 from subsvc.cli.inbox import PROGRESS_THRESHOLD
 from subsvc.models import InboxEvent, Subscription, Tier
 from subsvc.models.base import now_utc
-from tests.conftest import now, post_event
-
-UNMAPPED = "price_1UnmappedForCliTests00"
+from tests.builders import UNMAPPED, deliver, inbox_row
+from tests.conftest import PRO, now
 
 
 def event_for(type_: str, email: str = "ada@example.com", *, price_id: str = "price_pro_monthly",
@@ -26,16 +25,9 @@ def event_for(type_: str, email: str = "ada@example.com", *, price_id: str = "pr
 
 
 def delivered(client: FlaskClient, event: dict[str, Any], status: int = 200) -> dict[str, Any]:
-    response = post_event(client, event)
+    response = deliver(client, event)
     assert response.status_code == status, response.get_json()
     return event
-
-
-def inbox_row(app: Flask, event_id: str) -> InboxEvent:
-    with app.app_context():
-        row = db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == event_id)).one()
-        db.session.expunge(row)
-        return row
 
 
 def map_unmapped_price_to_pro(app: Flask) -> None:
@@ -181,7 +173,7 @@ def test_replay_of_many_shows_progress_only_failures_and_a_summary(
                                               price_id=UNMAPPED), status=500))
     with app.app_context():  # heal the last one only: its price now maps, by metadata
         row = db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == failed[-1]["id"])).one()
-        row.payload = row.payload.replace(UNMAPPED, "price_pro_monthly")
+        row.payload = row.payload.replace(UNMAPPED, PRO)
         db.session.commit()
     result = runner.invoke(args=["events", "replay", "--failed"])
     assert result.exit_code == 1

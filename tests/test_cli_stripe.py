@@ -11,7 +11,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from subsvc.models import Tier
-from tests.conftest import BACKENDS, WEBHOOK_SECRET, now, post_event
+from tests.builders import deliver
+from tests.conftest import BACKENDS, WEBHOOK_SECRET, now
 from tests.server import REPO_ROOT, free_port, fresh_database, gunicorn, query, server_env
 
 HANDLED = [
@@ -33,7 +34,7 @@ def test_built_events_go_through_the_real_pipeline(client: FlaskClient, type_: s
     j = sim.Journey(sim.Customer.from_email("ada@example.com"), sim.API_NAMES[api],
                     plan=sim.tier_price(pro.name, pro.prices), tier="pro")
     event = j.event(type_, now())
-    response = post_event(client, event)
+    response = deliver(client, event)
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == {"status": outcome, "event_id": event["id"]}
 

@@ -5,28 +5,13 @@ import json
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import select
 
 from subsvc.accounts.api_keys import KEY_PREFIX
-from subsvc.extensions import db
-from subsvc.models import User
+from tests.builders import rotate_key, user_row
 
 
 def me(client: FlaskClient, key: str) -> int:
     return client.get("/status/api/me", headers={"Authorization": f"Bearer {key}"}).status_code
-
-
-def rotate(runner: FlaskCliRunner, email: str) -> str:
-    result = runner.invoke(args=["keys", "rotate", email])
-    assert result.exit_code == 0, result.output
-    return result.stdout.splitlines()[-1]
-
-
-def user(app: Flask, email: str) -> User:
-    with app.app_context():
-        found = db.session.scalars(select(User).where(User.email == email)).one()
-        db.session.expunge(found)
-        return found
 
 
 # --- users ------------------------------------------------------------------------
@@ -37,7 +22,7 @@ def test_create_stores_a_lower_cased_email_and_the_external_id(app: Flask,
     result = runner.invoke(args=["users", "create", "Ada@Example.com", "--external-id", "user_42"])
     assert result.exit_code == 0
     assert result.output.strip() == "Created user ada@example.com (user_42)"
-    created = user(app, "ada@example.com")
+    created = user_row(app, "ada@example.com")
     assert (created.external_id, created.api_key_hash) == ("user_42", None)
 
 
@@ -70,7 +55,7 @@ def test_show_json_is_the_status_api_answer(app: Flask, client: FlaskClient,
     result = runner.invoke(args=["users", "show", "grace@example.com", "--json"])
     assert result.exit_code == 0
     shown = json.loads(result.output)
-    key = rotate(runner, "grace@example.com")
+    key = rotate_key(runner, "grace@example.com")
     assert client.get("/status/api/me", headers={"Authorization": f"Bearer {key}"}).get_json() == {
         **shown, "api_key_prefix": key[:len(shown["api_key_prefix"])]}
     assert shown["tier"] == "business" and shown["subscription"]["status"] == "past_due"
@@ -89,10 +74,10 @@ def test_commands_about_an_unknown_user_fail(runner: FlaskCliRunner, command: li
 def test_rotate_prints_a_working_key_alone_on_the_last_line(app: Flask, client: FlaskClient,
                                                             runner: FlaskCliRunner) -> None:
     runner.invoke(args=["users", "create", "ada@example.com"])
-    key = rotate(runner, "ada@example.com")
+    key = rotate_key(runner, "ada@example.com")
     assert key.startswith(KEY_PREFIX) and " " not in key
     assert me(client, key) == 200
-    stored = user(app, "ada@example.com")
+    stored = user_row(app, "ada@example.com")
     assert key not in (stored.api_key_hash, stored.api_key_prefix)
     assert key.startswith(stored.api_key_prefix or "-")
     assert stored.api_key_revealed_at is not None
@@ -100,18 +85,18 @@ def test_rotate_prints_a_working_key_alone_on_the_last_line(app: Flask, client: 
 
 def test_rotate_invalidates_the_old_key(client: FlaskClient, runner: FlaskCliRunner) -> None:
     runner.invoke(args=["users", "create", "ada@example.com"])
-    old = rotate(runner, "ada@example.com")
-    new = rotate(runner, "ada@example.com")
+    old = rotate_key(runner, "ada@example.com")
+    new = rotate_key(runner, "ada@example.com")
     assert old != new
     assert (me(client, old), me(client, new)) == (401, 200)
 
 
 def test_revoke_removes_the_key(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     runner.invoke(args=["users", "create", "ada@example.com"])
-    key = rotate(runner, "ada@example.com")
+    key = rotate_key(runner, "ada@example.com")
     result = runner.invoke(args=["keys", "revoke", "ada@example.com"])
     assert result.exit_code == 0
     assert result.output.strip() == "Revoked the API key of ada@example.com."
     assert me(client, key) == 401
-    revoked = user(app, "ada@example.com")
+    revoked = user_row(app, "ada@example.com")
     assert (revoked.api_key_hash, revoked.api_key_prefix) == (None, None)

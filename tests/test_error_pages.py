@@ -2,19 +2,15 @@
 included; every other path (the JSON API, webhooks, health, metrics) answers JSON."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from subsvc import create_app
-from subsvc.extensions import db
-from tests.conftest import ADMIN_TOKEN, base_config
+from tests.builders import basic
+from tests.conftest import ADMIN_TOKEN
 from tests.pages import PAGE_HEADERS, assert_page
-from tests.test_status_pages import basic
 
 BIG_FORM = {"api_key": "x" * (1024 * 1024 + 1)}  # over MAX_CONTENT_LENGTH (1 MiB)
 
@@ -29,14 +25,6 @@ def failing_page(app: Flask) -> FlaskClient:
     app.add_url_rule("/status/boom", "boom", boom)
     app.add_url_rule("/status/api/boom", "api_boom", boom)
     return app.test_client()
-
-
-@pytest.fixture
-def unreachable(tmp_path: Path) -> Iterator[FlaskClient]:
-    app = create_app(base_config(f"sqlite:///{tmp_path / 'missing' / 'x.db'}"))
-    yield app.test_client()
-    with app.app_context():
-        db.engine.dispose()
 
 
 PAGE_ERRORS = [

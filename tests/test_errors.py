@@ -1,25 +1,14 @@
 """Failures answer a bare code (JSON on API paths, a page on HTML pages), never a trace or SQL."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from subsvc import create_app
 from subsvc import simulate as sim
 from tests.builders import checkout, deliver
-from tests.conftest import ADMIN_TOKEN, base_config
+from tests.conftest import ADMIN_TOKEN
 
 LEAKS = ("Traceback", "sqlite3", "SELECT", "INSERT", "OperationalError", "unable to open")
-
-
-@pytest.fixture
-def unreachable(tmp_path: Path) -> FlaskClient:
-    # A database file in a folder that does not exist: every connection fails.
-    app: Flask = create_app(base_config(f"sqlite:///{tmp_path / 'missing' / 'x.db'}"))
-    return app.test_client()
 
 
 def assert_no_leak(body: str) -> None:

@@ -6,6 +6,7 @@ import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,52 +15,35 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from subsvc import create_app
 from subsvc import simulate as sim
-from subsvc.extensions import db
 from subsvc.webhooks import forward as forward_module
 from tests.builders import UNMAPPED, checkout, deliver, inbox_row, snapshot, subscription_event
-from tests.conftest import INTERNAL_SECRET, base_config
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import INTERNAL_SECRET, own_app
+from tests.server import free_port
 
 
 @pytest.fixture
 def core(app: Flask, database_url: str) -> Iterator[tuple[Flask, str]]:
     """The core as its own app and HTTP server on the same database as `app`."""
-    core_app = create_app(base_config(database_url))
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, core_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield core_app, f"http://127.0.0.1:{server.server_port}/subscriptions/internal/stripe-webhook"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        dispose(core_app)
-
-
-def dispose(app: Flask) -> None:
-    with app.app_context():
-        db.engine.dispose()
+    with own_app(database_url) as core_app:
+        server: BaseWSGIServer = make_server("127.0.0.1", 0, core_app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_port}/subscriptions/internal/stripe-webhook"
+            yield core_app, url
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
 
 
 @pytest.fixture
 def edge(database_url: str) -> Iterator[Callable[..., Flask]]:
     """Builds edge apps that forward to a URL; their connections are closed afterwards."""
-    built: list[Flask] = []
-
-    def build(url: str, **overrides: Any) -> Flask:
-        built.append(create_app({**base_config(database_url), "INTERNAL_WEBHOOK_URL": url,
-                                 **overrides}))
-        return built[-1]
-    yield build
-    for app in built:
-        dispose(app)
+    with ExitStack() as built:
+        def build(url: str, **overrides: Any) -> Flask:
+            return built.enter_context(own_app(database_url, INTERNAL_WEBHOOK_URL=url, **overrides))
+        yield build
 
 
 def test_forwarded_event_is_processed_once_by_the_core(

@@ -28,6 +28,10 @@ ALONE: dict[str, tuple[str, str | None, str | None, int | None]] = {
 }
 
 
+def test_every_handled_type_has_an_expected_state() -> None:
+    assert sorted(ALONE) == sorted(HANDLED_TYPES)
+
+
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("type_", HANDLED_TYPES)
 def test_each_handled_type_alone_is_processed_and_sets_state(

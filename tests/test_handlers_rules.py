@@ -14,7 +14,7 @@ from subsvc.extensions import db
 from subsvc.models import WidgetConfig
 from tests.builders import (
     APIS, BUSINESS, P1, P2, PRO, START, another_subscription, at, checkout, deliver_ok, invoice_event,
-    snapshot, status_of, subscription_event, subscription_row, users,
+    rotate_key, snapshot, status_of, subscription_event, subscription_row, users,
 )
 from tests.conftest import TEST_TIERS
 from tests.lifecycles import lifecycle_full
@@ -295,7 +295,7 @@ def test_users_table_never_holds_a_full_key(app: Flask, client: FlaskClient, run
     # The onboarding key is never shown: only its short prefix may be stored.
     assert issued and not [v for v in user_values(app) if v.startswith(issued) and v != issued]
 
-    key = runner.invoke(args=["keys", "rotate", c.email]).stdout.strip().splitlines()[-1]
+    key = rotate_key(runner, c.email)
 
     [user] = users(app)
     assert key.startswith(user.api_key_prefix) and len(user.api_key_prefix) < len(key)

@@ -19,10 +19,10 @@ from werkzeug.test import TestResponse
 
 from subsvc import simulate as sim
 from tests.builders import (
-    INTERNAL_URL, LEAKS, PUBLIC_URL, answer, checkout, deep_json, inbox, inbox_row, snapshot,
-    subscription_event, users,
+    INTERNAL_URL, LEAKS, PUBLIC_URL, answer, checkout, deep_json, inbox, inbox_row,
+    internal_headers, signed_headers, snapshot, subscription_event, users,
 )
-from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
+from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
 
 Json = dict[str, Any]
 Post = Callable[[FlaskClient, bytes], TestResponse]
@@ -30,14 +30,11 @@ MIB = 1024 * 1024
 
 
 def post_public(client: FlaskClient, body: bytes, timestamp: int | None = None) -> TestResponse:
-    headers = {"Content-Type": "application/json",
-               "Stripe-Signature": sim.sign(body, WEBHOOK_SECRET, timestamp)}
-    return client.post(PUBLIC_URL, data=body, headers=headers)
+    return client.post(PUBLIC_URL, data=body, headers=signed_headers(body, timestamp=timestamp))
 
 
 def post_internal(client: FlaskClient, body: bytes) -> TestResponse:
-    headers = {"Content-Type": "application/json", "X-Internal-Secret": INTERNAL_SECRET}
-    return client.post(INTERNAL_URL, data=body, headers=headers)
+    return client.post(INTERNAL_URL, data=body, headers=internal_headers())
 
 
 ENDPOINTS: dict[str, Post] = {"public": post_public, "internal": post_internal}

@@ -21,9 +21,10 @@ from werkzeug.test import EnvironBuilder, TestResponse
 
 from subsvc import simulate as sim
 from tests.builders import (
-    INTERNAL_URL, LEAKS, PUBLIC_URL, checkout, deep_json, inbox_row, snapshot, subscription_event,
+    INTERNAL_URL, LEAKS, PUBLIC_URL, checkout, deep_json, inbox_row, internal_headers,
+    signed_headers, snapshot, subscription_event,
 )
-from tests.conftest import INTERNAL_SECRET, WEBHOOK_SECRET
+from tests.conftest import WEBHOOK_SECRET
 
 Json = dict[str, Any]
 MIB = 1024 * 1024
@@ -33,9 +34,8 @@ HYPOTHESIS = settings(max_examples=20, deadline=None, database=None, derandomize
 
 
 def headers_for(url: str, body: bytes, content_type: str = "application/json") -> dict[str, str]:
-    if url == PUBLIC_URL:
-        return {"Content-Type": content_type, "Stripe-Signature": sim.sign(body, WEBHOOK_SECRET)}
-    return {"Content-Type": content_type, "X-Internal-Secret": INTERNAL_SECRET}
+    headers = signed_headers(body) if url == PUBLIC_URL else internal_headers()
+    return {**headers, "Content-Type": content_type}
 
 
 @pytest.fixture(params=[PUBLIC_URL, INTERNAL_URL], ids=["public", "internal"])

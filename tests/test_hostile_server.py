@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from subsvc import simulate as sim
-from tests.builders import LEAKS, deep_json, subscription_event
-from tests.conftest import BACKENDS, INTERNAL_SECRET, WEBHOOK_SECRET
+from tests.builders import LEAKS, deep_json, internal_headers, signed_headers, subscription_event
+from tests.conftest import BACKENDS
 from tests.server import (
     CONNECTION_ERRORS, REQUEST_TIMEOUT, Reply, Server, fresh_database, gunicorn, new_customer,
+    query,
 )
 
 pytestmark = pytest.mark.server
@@ -67,27 +67,18 @@ def padded_event(size: int) -> tuple[dict[str, Any], bytes]:
     return event, body + b" " * (size - len(body))
 
 
-def signed(body: bytes) -> dict[str, Any]:
-    return {"Content-Type": "application/json", "Stripe-Signature": sim.sign(body, WEBHOOK_SECRET)}
-
-
-INTERNAL_HEADERS = {"Content-Type": "application/json", "X-Internal-Secret": INTERNAL_SECRET}
+INTERNAL_HEADERS = internal_headers()
 
 
 def inbox_ids(server: Server) -> set[str]:
-    engine = sa.create_engine(server.database_url)
-    try:
-        with engine.connect() as conn:
-            return set(conn.execute(sa.text("SELECT event_id FROM inbox_events")).scalars())
-    finally:
-        engine.dispose()
+    return {row[0] for row in query(server.database_url, "SELECT event_id FROM inbox_events")}
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
 @pytest.mark.parametrize("path", [PUBLIC, INTERNAL], ids=["public", "internal"])
 def test_body_one_byte_over_the_limit_is_413(server: Server, path: str, chunked: bool) -> None:
     event, body = padded_event(MIB + 1)
-    headers = signed(body) if path == PUBLIC else INTERNAL_HEADERS
+    headers = signed_headers(body) if path == PUBLIC else INTERNAL_HEADERS
 
     reply = send(server, path, body, headers, chunked=chunked)
 
@@ -98,7 +89,7 @@ def test_body_one_byte_over_the_limit_is_413(server: Server, path: str, chunked:
 @pytest.mark.parametrize("path", [PUBLIC, INTERNAL], ids=["public", "internal"])
 def test_chunked_body_of_exactly_the_limit_is_processed(server: Server, path: str) -> None:
     event, body = padded_event(MIB)
-    headers = signed(body) if path == PUBLIC else INTERNAL_HEADERS
+    headers = signed_headers(body) if path == PUBLIC else INTERNAL_HEADERS
 
     reply = send(server, path, body, headers, chunked=True)
 
@@ -139,7 +130,7 @@ def test_non_ascii_signature_bytes_are_invalid_signature_without_a_traceback(
 def test_deep_json_over_http_is_invalid_payload_without_a_traceback(server: Server,
                                                                     path: str) -> None:
     body = deep_json(1_000)
-    headers = signed(body) if path == PUBLIC else INTERNAL_HEADERS
+    headers = signed_headers(body) if path == PUBLIC else INTERNAL_HEADERS
 
     reply = send(server, path, body, headers, chunked=True)
 

@@ -8,7 +8,6 @@ Stripe-Signature value, the checkout session id, a raw event body.
 """
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time
@@ -19,10 +18,10 @@ import pytest
 
 from subsvc import simulate as sim
 from subsvc.accounts.api_keys import DISPLAY_LENGTH
-from tests.builders import UNMAPPED, subscription_event
-from tests.conftest import ADMIN_TOKEN, BACKENDS, INTERNAL_SECRET, WEBHOOK_SECRET
+from tests.builders import UNMAPPED, basic, subscription_event
+from tests.conftest import ADMIN_TOKEN, BACKENDS, BUSINESS, INTERNAL_SECRET, PRO, WEBHOOK_SECRET
 from tests.lifecycles import lifecycle
-from tests.server import BUSINESS, PRO, Json, Server, fresh_database, gunicorn
+from tests.server import Json, Server, fresh_database, gunicorn
 
 DEBUG_ENV = {"LOG_LEVEL": "DEBUG", "GUNICORN_CMD_ARGS": "--log-level debug"}
 KEY_ON_PAGE = re.compile(r'<code class="secret">([^<]+)</code>')
@@ -66,9 +65,8 @@ def run_lifecycle(server: Server) -> list[str]:
     me = server.request("GET", "/status/api/me", headers={"Authorization": f"Bearer {key}"})
     assert (me.status, me.body["email"]) == (200, c.email)
     assert server.user_status(c.email).status == 200
-    basic = base64.b64encode(f"ops:{ADMIN_TOKEN}".encode()).decode()
     page = server.request("GET", f"/status/users?{urllib.parse.urlencode({'email': c.email})}",
-                          headers={"Authorization": f"Basic {basic}"})
+                          headers=basic("ops", ADMIN_TOKEN))
     assert page.status == 200
     secrets += wrong_credentials(server, key)
     # A new customer's subscription on a price of no tier fails loudly (a logged traceback).

@@ -7,22 +7,16 @@ import logging
 import pytest
 from flask import Flask
 
-from subsvc import create_app
 from subsvc import simulate as sim
-from subsvc.extensions import db
 from tests.builders import checkout, deliver
-from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET, base_config
+from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET, own_app
 
 
 def deliver_with_format(database_url: str, fmt: str) -> dict[str, object]:
     # Built inside the test, so the log handler binds to the captured stdout.
-    app = create_app({**base_config(database_url), "LOG_FORMAT": fmt})
-    event = checkout(sim.Customer.make(f"log-{fmt}"))
-    try:
+    with own_app(database_url, LOG_FORMAT=fmt) as app:
+        event = checkout(sim.Customer.make(f"log-{fmt}"))
         assert deliver(app.test_client(), event).status_code == 200
-    finally:
-        with app.app_context():
-            db.engine.dispose()
     return event
 
 
@@ -59,13 +53,9 @@ def test_json_lines_carry_the_event_fields_as_fields(app: Flask, database_url: s
 
 def test_a_failed_event_logs_its_error_as_a_field(app: Flask, database_url: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    json_app = create_app({**base_config(database_url), "LOG_FORMAT": "json"})
-    event = checkout(sim.Customer.make("log-fail"), tier="no-such-tier")
-    try:
+    with own_app(database_url, LOG_FORMAT="json") as json_app:
+        event = checkout(sim.Customer.make("log-fail"), tier="no-such-tier")
         assert deliver(json_app.test_client(), event).status_code == 500
-    finally:
-        with json_app.app_context():
-            db.engine.dispose()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     (failed,) = [line for line in lines if line["message"].startswith("Failed to process")]
     assert (failed["event_id"], failed["outcome"]) == (event["id"], "failed")
@@ -75,11 +65,10 @@ def test_a_failed_event_logs_its_error_as_a_field(app: Flask, database_url: str,
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_the_handler_redacts_secrets_keys_sessions_and_signatures(
         database_url: str, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
-    app = create_app({**base_config(database_url), "LOG_FORMAT": fmt})
     key = "sk_subsvc_AbCdEf" + "x" * 37
     signature = "t=1700000000,v1=" + "ab" * 32 + ",v0=" + "cd" * 32
     log = logging.getLogger("subsvc.test")
-    try:
+    with own_app(database_url, LOG_FORMAT=fmt):  # installs the handler under test
         log.warning("secrets %s %s %s", WEBHOOK_SECRET, INTERNAL_SECRET, ADMIN_TOKEN)
         log.warning("key %s session cs_test_a1B2c3D4e5 header %s auth Bearer %s", key, signature,
                     key)
@@ -87,9 +76,6 @@ def test_the_handler_redacts_secrets_keys_sessions_and_signatures(
             raise ValueError(f"boom with {INTERNAL_SECRET}")
         except ValueError:
             log.exception("failed /status/welcome?session_id=anything_at_all&x=1")
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
     out = capsys.readouterr().out
     for secret in (WEBHOOK_SECRET, INTERNAL_SECRET, ADMIN_TOKEN, key, "cs_test_a1B2c3D4e5",

@@ -17,9 +17,7 @@ from subsvc import simulate as sim
 from subsvc.extensions import db
 from subsvc.models import InboxEvent
 from subsvc.models.base import now_utc
-from tests.builders import checkout, deliver, deliver_internal, subscription_event
-
-UNMAPPED = "price_1MetricsUnmapped000"
+from tests.builders import UNMAPPED, checkout, deliver, deliver_internal, subscription_event
 
 
 def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from subsvc import create_app
-from subsvc.extensions import db
 
-from tests.conftest import base_config, pg_schema, postgres_only
+from tests.conftest import own_app, pg_schema, postgres_only
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,16 +65,12 @@ def test_downgrade_to_base_and_back(empty_database: str) -> None:
 
 
 def test_readyz_turns_ready_once_migrated(empty_database: str) -> None:
-    app = create_app(base_config(empty_database))
-    client = app.test_client()
-    try:
+    with own_app(empty_database) as app:
+        client = app.test_client()
         assert client.get("/readyz").get_json()["error"] == "migrations_pending"
         assert flask(empty_database, "db", "upgrade").returncode == 0
         assert (client.get("/readyz").status_code, client.get("/readyz").get_json()) == (
             200, {"status": "ok", "newest_processed_event_age_seconds": None})
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_0003_backfills_whom_each_stored_event_is_about(empty_database: str) -> None:

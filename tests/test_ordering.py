@@ -24,10 +24,10 @@ from subsvc.accounts.entitlement import Policy
 from subsvc.extensions import db
 from subsvc.models import User
 from subsvc.status.payloads import user_status
-from tests.conftest import post_event
+from tests.builders import deliver_in_order
+from tests.conftest import BUSINESS, PRO
 from tests.lifecycles import Scenario, lifecycle
 
-PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"
 START = int(time.time()) - 120 * sim.DAY
 
 LEGACY, OLD, NEW, ENDIVE = sim.API_VERSIONS
@@ -58,17 +58,7 @@ WINDOWS = [("full", 0, 5, (LEGACY, ENDIVE)), ("full", 5, 10, (OLD, NEW)),
 _counter = itertools.count()
 
 
-def deliver(client: FlaskClient, events: list[dict[str, Any]], order: list[int]) -> None:
-    seen: set[int] = set()
-    for index in order:
-        answer = post_event(client, events[index])
-        assert answer.status_code == 200, answer.json
-        expected = "duplicate" if index in seen else "processed"
-        assert answer.json["status"] == expected, (events[index]["type"], answer.json)
-        seen.add(index)
-
-
-def snapshot(app: Flask, customer: sim.Customer, expected_sub: str) -> dict[str, Any]:
+def customer_state(app: Flask, customer: sim.Customer, expected_sub: str) -> dict[str, Any]:
     """The state of one customer, with random ids replaced by their role."""
     with app.app_context():
         users = list(db.session.scalars(select(User).where(or_(
@@ -97,8 +87,8 @@ def run(app: Flask, client: FlaskClient, name: str, api: str, order_of: Callable
     # Endive payloads come from an Accounts v2 customer (`customer_account`).
     customer = sim.Customer.make(f"{name}{next(_counter)}", accounts_v2=api == ENDIVE)
     events, expected = build(name, customer, api)
-    deliver(client, events, order_of(len(events)))
-    return snapshot(app, customer, expected["subscription_id"]), expected
+    deliver_in_order(client, events, order_of(len(events)))
+    return customer_state(app, customer, expected["subscription_id"]), expected
 
 
 def in_order(app: Flask, client: FlaskClient, name: str, api: str) -> dict[str, Any]:

@@ -59,9 +59,9 @@ from sqlalchemy import select
 from subsvc import simulate as sim
 from subsvc.extensions import db
 from subsvc.models import Subscription
-from tests.conftest import post_event
+from tests.builders import deliver
+from tests.conftest import BUSINESS, PRO
 
-PRO, BUSINESS = "price_pro_monthly", "price_business_monthly"
 T = int(time.time()) - 60 * sim.DAY
 P1, P2 = sim.add_interval(T), sim.add_interval(T, n=2)
 Json = dict[str, Any]
@@ -221,7 +221,7 @@ def test_every_arrival_order_gives_the_rule_state(app: Flask, client: FlaskClien
         customer = sim.Customer.make(f"rule{n}")
         events = build(customer)
         for index in perm:
-            answer = post_event(client, events[index])
+            answer = deliver(client, events[index])
             assert answer.status_code == 200 and answer.json["status"] == "processed", answer.json
         with app.app_context():
             sub = db.session.scalars(select(Subscription).where(

@@ -1,7 +1,6 @@
 """A pooled connection that died (database restart, failover) costs no event: one retry heals it."""
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 
@@ -9,11 +8,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from subsvc import create_app
 from subsvc import simulate as sim
-from subsvc.extensions import db
-from tests.builders import checkout, deliver, inbox_row
-from tests.conftest import ADMIN_TOKEN, PG_URL, base_config, postgres_only
+from tests.builders import basic, checkout, deliver, inbox_row
+from tests.conftest import ADMIN_TOKEN, PG_URL, own_app, postgres_only
 
 pytestmark = [pytest.mark.postgres, postgres_only]
 
@@ -22,10 +19,8 @@ pytestmark = [pytest.mark.postgres, postgres_only]
 def named_app(app: Flask, pg_schema_url: str) -> Iterator[tuple[Flask, str]]:
     """An app whose connections carry a name of their own, so the test can kill exactly them."""
     name = f"subsvc_{uuid.uuid4().hex[:10]}"
-    named = create_app(base_config(f"{pg_schema_url}&application_name={name}"))
-    yield named, name
-    with named.app_context():
-        db.engine.dispose()
+    with own_app(f"{pg_schema_url}&application_name={name}") as named:
+        yield named, name
 
 
 def terminate_connections(application_name: str) -> int:
@@ -65,10 +60,9 @@ def test_reads_after_the_pool_connections_died_answer_without_a_503(
     client = named.test_client()
     c = sim.Customer.make("rc3")
     assert deliver(client, checkout(c)).status_code == 200
-    basic = base64.b64encode(f"operator:{ADMIN_TOKEN}".encode()).decode()
     reads = [
         (f"/status/api/users?email={c.email}", {"Authorization": f"Bearer {ADMIN_TOKEN}"}),
-        (f"/status/users?email={c.email}", {"Authorization": f"Basic {basic}"}),
+        (f"/status/users?email={c.email}", basic("operator", ADMIN_TOKEN)),
     ]
     for path, headers in reads:
         assert terminate_connections(name) >= 1, path

@@ -6,7 +6,6 @@ JSON answers are never cached.
 """
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any
 
@@ -15,7 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
-from tests.builders import answer, checkout, deliver, deliver_internal, deliver_ok, snapshot
+from tests.builders import (
+    answer, basic, bearer, checkout, deliver, deliver_internal, deliver_ok, rotate_key, snapshot,
+)
 from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
 
 SHORT_WEBHOOK_SECRET = "whsec_" + "a1" * 12 + "b"  # 31 characters
@@ -23,14 +24,6 @@ SHORT_INTERNAL_SECRET = INTERNAL_SECRET[:31]
 SHORT_ADMIN_TOKEN = "admin-token-31-characters-01234"
 LOOKUP = "/status/api/users"
 NOT_CONFIGURED = (503, {"error": "not_configured"})
-
-
-def basic(password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def refusals(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
@@ -104,7 +97,7 @@ def test_a_short_admin_token_turns_both_admin_look_ups_off(
 
     api = [client.get(LOOKUP, query_string=query, headers=bearer(SHORT_ADMIN_TOKEN))
            for _ in range(2)]
-    page = client.get("/status/users", query_string=query, headers=basic(SHORT_ADMIN_TOKEN))
+    page = client.get("/status/users", query_string=query, headers=basic("ops", SHORT_ADMIN_TOKEN))
 
     assert [(r.status_code, r.get_json()) for r in api] == [NOT_CONFIGURED] * 2
     assert page.status_code == 503
@@ -139,7 +132,7 @@ def test_each_wrong_operator_password_is_one_stable_warning(
         client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
     guesses = [ADMIN_TOKEN[1:], "hunter2"]
 
-    answers = [client.get("/status/users", headers=basic(g)) for g in guesses]
+    answers = [client.get("/status/users", headers=basic("ops", g)) for g in guesses]
 
     assert [r.status_code for r in answers] == [401, 401]
     assert rejections(caplog) == ["Admin token rejected on /status/users from 127.0.0.1"] * 2
@@ -159,7 +152,7 @@ def test_the_right_token_logs_no_rejection(client: FlaskClient,
                                            caplog: pytest.LogCaptureFixture) -> None:
     assert client.get(LOOKUP, query_string={"email": "a@example.com"},
                       headers=bearer(ADMIN_TOKEN)).status_code == 404
-    assert client.get("/status/users", headers=basic(ADMIN_TOKEN)).status_code == 200
+    assert client.get("/status/users", headers=basic("ops", ADMIN_TOKEN)).status_code == 200
     assert rejections(caplog) == []
 
 
@@ -168,8 +161,7 @@ def test_the_right_token_logs_no_rejection(client: FlaskClient,
 def api_answers(client: FlaskClient, runner: FlaskCliRunner) -> dict[str, Any]:
     c = sim.Customer.make("nostore")
     deliver_ok(client, checkout(c))
-    result = runner.invoke(args=["keys", "rotate", c.email])
-    key = result.stdout.strip().splitlines()[-1]
+    key = rotate_key(runner, c.email)
     admin = bearer(ADMIN_TOKEN)
     return {
         "me-200": client.get("/status/api/me", headers=bearer(key)),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from subsvc import simulate as sim
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, PRO
 from tests.lifecycles import LIFECYCLES, Expected, lifecycle_past_due
 from tests.server import (
     Json, Post, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey,
@@ -88,7 +88,7 @@ def test_events_about_one_new_customer_arriving_together_create_one_user(server:
     # each twice, all eight fired together by one barrier per customer: same-customer and
     # same-id races at once.
     apis = [sim.API_NEW if i % 2 else sim.API_OLD for i in range(len(customers))]
-    groups = [2 * [*lifecycle_past_due(c, pro_price="price_pro_monthly", start=START,
+    groups = [2 * [*lifecycle_past_due(c, pro_price=PRO, start=START,
                                        api_version=api)[0][:3], customer_created(c, api)]
               for c, api in zip(customers, apis, strict=True)]
 

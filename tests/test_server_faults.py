@@ -21,12 +21,12 @@ import pytest
 import sqlalchemy as sa
 
 from subsvc import simulate as sim
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, PG_URL, PRO
 from tests.faults import LOCKS, kill_workers_meanwhile, rows_about, until
 from tests.lifecycles import LIFECYCLES, lifecycle_past_due
 from tests.server import (
-    CONNECTION_ERRORS, PRO, WHOLE_RUN_SECONDS, Json, Reply, Server, deliver_all, expected_status,
-    fresh_database, gunicorn, journey, new_customer,
+    CONNECTION_ERRORS, WHOLE_RUN_SECONDS, Json, Reply, Server, deliver_all, expected_status,
+    fresh_database, gunicorn, journey, new_customer, query,
 )
 from tests.tcpproxy import TcpProxy, proxied
 
@@ -117,12 +117,7 @@ def test_workers_killed_at_random_moments_lose_no_event(two_workers: Server) -> 
         status = server.user_status(c.email).body
         assert {key: status[key] for key in ("tier", "entitled", "subscription")} == \
             expected_status(expected), c.email
-    engine = sa.create_engine(server.database_url)
-    try:
-        with engine.connect() as conn:
-            inbox = conn.execute(sa.text("SELECT event_id, status FROM inbox_events")).all()
-    finally:
-        engine.dispose()
+    inbox = query(server.database_url, "SELECT event_id, status FROM inbox_events")
     assert sorted(inbox) == sorted((event["id"], "processed") for event in events)
     assert server.alarms() == []
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from subsvc import create_app
 from subsvc import simulate as sim
 from subsvc.events import subscription_period_end, subscription_prices
-from tests.conftest import BACKENDS, base_config
+from tests.conftest import BACKENDS, PRO, own_app
 from tests.lifecycles import LIFECYCLES, Expected
 from tests.server import (
     Json, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey, query,
@@ -61,16 +60,10 @@ def current_objects(events: list[Json], expected: Expected) -> list[Json]:
 
 
 def run_reconcile(server: Server, stripe: FakeStripe) -> tuple[int, Json]:
-    app = create_app({**base_config(server.database_url), "STRIPE_SECRET_KEY": SECRET_KEY,
-                      "STRIPE_API_BASE": stripe.url})
-    try:
+    with own_app(server.database_url, STRIPE_SECRET_KEY=SECRET_KEY,
+                 STRIPE_API_BASE=stripe.url) as app:
         result = app.test_cli_runner().invoke(args=["stripe", "reconcile", "--json"])
         return result.exit_code, json.loads(result.stdout)
-    finally:
-        with app.app_context():
-            from subsvc.extensions import db
-
-            db.engine.dispose()
 
 
 def test_reconcile_during_live_traffic_loses_and_doubles_nothing(server: Server,
@@ -88,7 +81,7 @@ def test_reconcile_during_live_traffic_loses_and_doubles_nothing(server: Server,
         expectations[c.email] = expected
     thin_customer = sim.Customer.make("thinlive")
     stripe.put(sim.subscription(customer=thin_customer.customer, sub_id=thin_customer.subscription,
-                                price_id="price_pro_monthly", period_start=START,
+                                price_id=PRO, period_start=START,
                                 period_end=sim.add_interval(START)))
     thin = sim.thin_event("customer.subscription.created", thin_customer.subscription,
                           "subscription")

@@ -6,7 +6,6 @@ migration that records who a user first appeared as and when a checkout complete
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -16,12 +15,12 @@ from typing import Any
 import pytest
 
 from subsvc import simulate as sim
-from tests.conftest import BACKENDS
+from tests.builders import FULL_KEY
+from tests.conftest import BACKENDS, PRO
 from tests.server import Json, Server, fresh_database, gunicorn
 
 pytestmark = pytest.mark.server
 
-FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
 VICTIM_EMAIL = "kate@example.com"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -36,7 +35,7 @@ def checkout_events(c: sim.Customer, at: int, **session: Any) -> list[Json]:
     fields: Json = {"customer": c.customer, "subscription": c.subscription, "email": c.email,
                     "client_reference_id": c.external_id, "tier": "pro", "session_id": c.session,
                     "created": at - 60} | session
-    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id="price_pro_monthly",
+    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=PRO,
                            period_start=at, period_end=sim.add_interval(at))
     return [sim.event("checkout.session.completed", sim.checkout_session(**fields), created=at),
             sim.event("customer.subscription.created", sub, created=at + 1)]

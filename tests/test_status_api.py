@@ -11,8 +11,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from tests.builders import (
-    APIS, P1, PRO, START, another_subscription, checkout, deliver_ok, invoice_event, iso, snapshot,
-    subscription_event, users,
+    APIS, P1, PRO, START, another_subscription, bearer, checkout, deliver_ok, invoice_event, iso,
+    rotate_key, snapshot, subscription_event, users,
 )
 from tests.conftest import ADMIN_TOKEN
 
@@ -26,16 +26,6 @@ def subscribe(client: FlaskClient, c: sim.Customer, api: str = sim.API_NEW) -> N
     deliver_ok(client, invoice_event("invoice.paid", c, api=api))
 
 
-def rotate(runner: FlaskCliRunner, email: str) -> str:
-    result = runner.invoke(args=["keys", "rotate", email])
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip().splitlines()[-1]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def lookup(client: FlaskClient, email: str, headers: dict[str, str] | None = None) -> Any:
     return client.get(LOOKUP, query_string={"email": email}, headers=headers or bearer(ADMIN_TOKEN))
 
@@ -45,7 +35,7 @@ def test_me_with_the_right_key_answers_the_status_json(
         app: Flask, client: FlaskClient, runner: FlaskCliRunner, api: str) -> None:
     c = sim.Customer.make(1)
     subscribe(client, c, api)
-    key = rotate(runner, c.email)
+    key = rotate_key(runner, c.email)
     [user] = users(app)
 
     response = client.get(ME, headers=bearer(key))
@@ -66,7 +56,7 @@ def test_admin_lookup_answers_the_same_json_case_insensitively(
         client: FlaskClient, runner: FlaskCliRunner) -> None:
     c = sim.Customer.make(2)
     subscribe(client, c)
-    me = client.get(ME, headers=bearer(rotate(runner, c.email))).get_json()
+    me = client.get(ME, headers=bearer(rotate_key(runner, c.email))).get_json()
 
     response = lookup(client, c.email.upper())
 
@@ -75,7 +65,7 @@ def test_admin_lookup_answers_the_same_json_case_insensitively(
 
 def test_user_without_subscription_is_free(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     assert runner.invoke(args=["users", "create", "solo@example.com"]).exit_code == 0
-    key = rotate(runner, "solo@example.com")
+    key = rotate_key(runner, "solo@example.com")
     [user] = users(app)
 
     response = client.get(ME, headers=bearer(key))
@@ -117,7 +107,7 @@ def test_me_without_a_valid_key_is_unauthorized(app: Flask, client: FlaskClient,
                                                 make_headers: Any) -> None:
     c = sim.Customer.make(4)
     subscribe(client, c)
-    key = rotate(runner, c.email)
+    key = rotate_key(runner, c.email)
     before = snapshot(app)
 
     response = client.get(ME, headers=make_headers(key))
@@ -129,8 +119,8 @@ def test_me_without_a_valid_key_is_unauthorized(app: Flask, client: FlaskClient,
 def test_rotated_out_key_is_unauthorized(client: FlaskClient, runner: FlaskCliRunner) -> None:
     c = sim.Customer.make(5)
     subscribe(client, c)
-    old = rotate(runner, c.email)
-    new = rotate(runner, c.email)
+    old = rotate_key(runner, c.email)
+    new = rotate_key(runner, c.email)
 
     assert client.get(ME, headers=bearer(old)).get_json() == {"error": "unauthorized"}
     assert client.get(ME, headers=bearer(new)).status_code == 200
@@ -181,7 +171,7 @@ def test_keys_and_tokens_never_reach_the_log(client: FlaskClient, runner: FlaskC
     caplog.set_level(logging.DEBUG)
     c = sim.Customer.make(8)
     subscribe(client, c)
-    key = rotate(runner, c.email)
+    key = rotate_key(runner, c.email)
 
     responses = [client.get(ME, headers=bearer(key)), client.get(ME, headers=bearer(key[:-1])),
                  lookup(client, c.email), lookup(client, c.email, bearer(ADMIN_TOKEN[:-1]))]
@@ -200,7 +190,7 @@ def test_me_answers_while_another_process_holds_the_sqlite_write_lock(
         pytest.skip("SQLite's write lock")
     c = sim.Customer.make(1)
     subscribe(client, c)
-    key = rotate(runner, c.email)
+    key = rotate_key(runner, c.email)
     writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     try:
         writer.execute("BEGIN IMMEDIATE")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import dataclasses
 import re
 import threading
@@ -10,16 +9,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import select
 
 from subsvc import simulate as sim
 from subsvc.accounts.api_keys import hash_key
-from subsvc.extensions import db
-from subsvc.models import User
-from tests.conftest import ADMIN_TOKEN, now, post_event
+from tests.builders import FULL_KEY, basic, deliver, user_row
+from tests.conftest import ADMIN_TOKEN, PRO, now
 from tests.pages import assert_page, facts, text_of
 
-FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
 PENDING_REFRESH = '<meta http-equiv="refresh" content="5; url=/status/welcome?session_id='
 REVEAL_FORM = '<form method="post" action="/status/welcome"'
 ALREADY_SHOWN = "already shown"
@@ -33,12 +29,12 @@ def subscribe(client: FlaskClient, email: str = "ada@example.com", *, customer: 
     session = sim.checkout_session(customer=c.customer, subscription=c.subscription, email=c.email,
                                    client_reference_id=c.external_id, tier="pro", session_id=c.session,
                                    created=start - 60)
-    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id="price_pro_monthly",
+    sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=PRO,
                            lookup_key="pro_monthly", period_start=start,
                            period_end=sim.add_interval(start), **sub_fields)
     for event in (sim.event("checkout.session.completed", session, created=start),
                   sim.event("customer.subscription.created", sub, created=start + 1)):
-        assert post_event(client, event).get_json()["status"] == "processed"
+        assert deliver(client, event).get_json()["status"] == "processed"
     return c
 
 
@@ -63,14 +59,8 @@ def reveal(client: FlaskClient, c: sim.Customer) -> str:
 
 
 def key_state(app: Flask, email: str) -> tuple[str | None, Any]:
-    with app.app_context():
-        user = db.session.scalars(select(User).where(User.email == email)).one()
-        return user.api_key_hash, user.api_key_revealed_at
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    user = user_row(app, email)
+    return user.api_key_hash, user.api_key_revealed_at
 
 
 def assert_private(response: Any) -> None:
@@ -110,9 +100,9 @@ def test_a_user_whose_subscription_ended_is_on_the_free_tier_unpaid(client: Flas
     c = subscribe(client)
     key = reveal(client, c)
     ended = sim.subscription(customer=c.customer, sub_id=c.subscription, status="canceled",
-                             price_id="price_pro_monthly", period_start=now() - 60,
+                             price_id=PRO, period_start=now() - 60,
                              period_end=now() + 3600)
-    post_event(client, sim.event("customer.subscription.deleted", ended, created=now()))
+    deliver(client, sim.event("customer.subscription.deleted", ended, created=now()))
     body = assert_page(client.post("/status", data={"api_key": key}), 200)
     account = facts(body, "account")
     assert (account["Tier"], account["Paid"], account["Subscription"]) == (

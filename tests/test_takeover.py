@@ -22,11 +22,11 @@ from subsvc import simulate as sim
 from subsvc.extensions import db
 from subsvc.models import User
 from tests.builders import (
-    checkout, deliver_ok, invoice_event, status_of, subscription_event, subscription_row, users,
+    FULL_KEY, checkout, deliver_ok, invoice_event, open_welcome, status_of, subscription_event,
+    subscription_row, users,
 )
 from tests.conftest import ADMIN_TOKEN, now
 
-FULL_KEY = re.compile(r"sk_subsvc_[A-Za-z0-9_-]{20,}")
 HOUR = 3600
 KELVIN = "\u212a"  # KELVIN SIGN: str.lower() turns it into an ASCII "k"
 
@@ -53,16 +53,6 @@ def subscribe(client: FlaskClient, c: sim.Customer, *, at: int | None = None,
     deliver_ok(client, checkout(c, at=at, **session))
     deliver_ok(client, subscription_event("customer.subscription.created", c, at=at + 1,
                                           period=(at, sim.add_interval(at))))
-
-
-def open_welcome(client: FlaskClient, session_id: str) -> str:
-    """Everything a visitor sees who opens the welcome link and presses every button on it."""
-    first = client.get("/status/welcome", query_string={"session_id": session_id})
-    body = first.get_data(as_text=True)
-    if '<form method="post"' in body:
-        second = client.post("/status/welcome", data={"session_id": session_id})
-        body += second.get_data(as_text=True)
-    return body
 
 
 def owner_of(client: FlaskClient, key: str) -> dict[str, Any] | None:
