@@ -79,11 +79,19 @@ def link_email(session: DbSession, user: User, *, customer_id: str | None,
     within the rule above (merging a user made beforehand with that email, keeping the
     email where it is held by a user with a customer or key of their own).
     """
-    email = normalize_email(email)
-    if not (customer_id and email) or user.stripe_customer_id != customer_id or (
-            user.email == email):
+    if not email_link_due(customer_id, email, user_customer_id=user.stripe_customer_id,
+                          user_email=user.email):
         return user
     return resolve_user(session, customer_id=customer_id, email=email)
+
+
+def email_link_due(customer_id: str | None, email: str | None, *,
+                   user_customer_id: str | None, user_email: str | None) -> bool:
+    """Whether link_email has work to do for the customer's user with these values: they
+    are the customer's and lack this email. Lets a caller that knows them skip the load."""
+    email = normalize_email(email)
+    return bool(customer_id and email) and user_customer_id == customer_id and (
+        user_email != email)
 
 
 def _taken_email_holder(candidates: list[User], customer_id: str | None,
