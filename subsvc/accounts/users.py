@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from subsvc.models import User
 from subsvc.models.base import DbSession
@@ -58,6 +59,9 @@ def resolve_user(session: DbSession, *, customer_id: str | None, email: str | No
                 "stripe_customer_id": customer_id, "email": own_email, "external_id": external_id,
                 "origin_customer_id": customer_id,
             })
+            if user is not None:
+                # Made just now, so it has no widget config: onboarding need not ask.
+                set_committed_value(user, "widget_config", None)
         if user is not None:
             if taken is not None:
                 log.warning("Matched user %s by email alone, but it has a Stripe customer or "
