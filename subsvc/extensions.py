@@ -1,6 +1,7 @@
 """Unbound Flask extensions, bound in create_app, plus SQLite connection set-up."""
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from subsvc.filemodes import create_private
 from subsvc.models.base import Base
+from subsvc.writelock import WriteLockedConnection
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
@@ -76,10 +78,11 @@ def engine_options(database_url: str) -> dict[str, Any]:
     # a request, so gunicorn's THREADS already bounds each worker's connections (WORKERS x
     # THREADS in all), and no thread ever waits for a free one. pool_size is what stays open idle.
     if database_url.startswith("sqlite"):
-        options: dict[str, Any] = {"hide_parameters": True,
-                                   "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        options: dict[str, Any] = {"hide_parameters": True, "connect_args": connect_args}
         if is_sqlite_file(database_url):  # :memory: uses a one-connection-per-thread pool
             options["max_overflow"] = -1
+            connect_args["factory"] = WriteLockedConnection  # writers queue in flock(2)
         return options
     # No pool_pre_ping: it costs a round trip per request. SQLAlchemy drops the
     # whole pool on the first disconnect error, and inbox.receive retries once.
@@ -120,7 +123,7 @@ def create_sqlite_file(database_url: str) -> None:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-    if type(dbapi_connection).__module__ != "sqlite3":
+    if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     # Take transaction control away from pysqlite (it would BEGIN lazily and
     # run SELECTs outside any transaction); _sqlite_on_begin issues BEGIN.
@@ -145,4 +148,11 @@ def _sqlite_on_begin(conn: Any) -> None:
     # ends, so code must not read and then wait on something else (an HTTP call)
     # with the transaction open. Requests end theirs at teardown. Read-only views
     # (read_only()) begin DEFERRED: in WAL mode a reader waits for nobody.
-    conn.exec_driver_sql("BEGIN" if _read_only.get() else "BEGIN IMMEDIATE")
+    if _read_only.get():
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi_connection = conn.connection.dbapi_connection
+    if isinstance(dbapi_connection, WriteLockedConnection):
+        dbapi_connection.begin_immediate()  # queues for the write lock without sleeping
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

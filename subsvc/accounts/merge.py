@@ -70,12 +70,15 @@ class News:
 
 @dataclass(frozen=True)
 class Merged:
-    """What the merge returned: the row, whether the details won, the owner's key state."""
+    """What the merge returned: the row, whether the details won, and of its owner the key
+    state, email and customer (enough to skip loading the user on the common event)."""
 
     id: int
     user_id: int
     details_won: bool
     user_has_key: bool
+    user_email: str | None
+    user_customer_id: str | None
 
 
 def merge(session: DbSession, news: News) -> Merged | None:
@@ -105,7 +108,8 @@ def merge(session: DbSession, news: News) -> Merged | None:
         price_id, tier_name = fresh
     if won and tier_name is None:
         raise UnknownPrice(price["id"] for price in news.prices)
-    return Merged(row.id, row.user_id, won, row.key_issued is not None)
+    return Merged(row.id, row.user_id, won, row.key_issued is not None, row.user_email,
+                  row.user_customer)
 
 
 def _resolve(tiers: TierCache, news: News) -> tuple[str | None, str | None]:
@@ -183,8 +187,10 @@ def _merge_statement(dialect: str) -> Update:
         )
         .returning(
             t.id, t.user_id, t.details_version,
-            select(users.api_key_issued_at).where(users.id == t.user_id)
-            .scalar_subquery().label("key_issued"),
+            *[select(column).where(users.id == t.user_id).scalar_subquery().label(label)
+              for column, label in ((users.api_key_issued_at, "key_issued"),
+                                    (users.email, "user_email"),
+                                    (users.stripe_customer_id, "user_customer"))],
             select(func.count()).select_from(Tier.__table__).scalar_subquery()
             .label("tier_count"),
             select(func.max(tiers.updated_at)).scalar_subquery().label("tiers_updated"),

@@ -1,8 +1,10 @@
 """Applying what one event says to a subscription row, under the ordering rule."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -39,15 +41,38 @@ def get_or_create_subscription(session: DbSession, stripe_id: str, *, customer_i
     if sub is not None:
         return sub
     user = user or resolve_user(session, customer_id=customer_id, email=email)
-    sub = insert_if_absent(session, Subscription, {
-        "stripe_subscription_id": stripe_id, "user_id": user.id,
-        "stripe_customer_id": customer_id, "status_version": "", "details_version": "",
-        "cancel_at_period_end": False, "last_event_created": 0,
-    })
+    sub = insert_if_absent(session, Subscription, _new_row(stripe_id, customer_id, user))
     if sub is not None:
         return sub
     # Lost a race with another worker: its row is committed now.
     return find_subscription(session, stripe_id) or _missing(stripe_id)
+
+
+def change_or_create_subscription(session: DbSession, stripe_id: str, *,
+                                  customer_id: str | None, user: User,
+                                  change: Callable[[Subscription], None]) -> Subscription:
+    """`change(sub)` applied to the row for `stripe_id`, made for `user` if it is new.
+
+    A new row is inserted with the change already applied (INSERT … ON CONFLICT DO NOTHING):
+    one statement instead of a SELECT that finds nothing, an INSERT and an UPDATE. A row
+    that exists (the subscription's own event came first, or another worker just made it)
+    is loaded and changed as get_or_create_subscription's would be.
+    """
+    draft = Subscription(**_new_row(stripe_id, customer_id, user))
+    change(draft)  # a transient object: never in the session, so never flushed itself
+    values = {column.key: value for column in Subscription.__table__.columns
+              if (value := getattr(draft, column.key)) is not None}
+    sub = insert_if_absent(session, Subscription, values)
+    if sub is None:
+        sub = find_subscription(session, stripe_id) or _missing(stripe_id)
+        change(sub)
+    return sub
+
+
+def _new_row(stripe_id: str, customer_id: str | None, user: User) -> dict[str, Any]:
+    return {"stripe_subscription_id": stripe_id, "user_id": user.id,
+            "stripe_customer_id": customer_id, "status_version": "", "details_version": "",
+            "cancel_at_period_end": False, "last_event_created": 0}
 
 
 def _missing(stripe_id: str) -> Subscription:  # pragma: no cover - defensive

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from subsvc.models import User
 from subsvc.models.base import DbSession
@@ -58,6 +59,9 @@ def resolve_user(session: DbSession, *, customer_id: str | None, email: str | No
                 "stripe_customer_id": customer_id, "email": own_email, "external_id": external_id,
                 "origin_customer_id": customer_id,
             })
+            if user is not None:
+                # Made just now, so it has no widget config: onboarding need not ask.
+                set_committed_value(user, "widget_config", None)
         if user is not None:
             if taken is not None:
                 log.warning("Matched user %s by email alone, but it has a Stripe customer or "
@@ -79,11 +83,19 @@ def link_email(session: DbSession, user: User, *, customer_id: str | None,
     within the rule above (merging a user made beforehand with that email, keeping the
     email where it is held by a user with a customer or key of their own).
     """
-    email = normalize_email(email)
-    if not (customer_id and email) or user.stripe_customer_id != customer_id or (
-            user.email == email):
+    if not email_link_due(customer_id, email, user_customer_id=user.stripe_customer_id,
+                          user_email=user.email):
         return user
     return resolve_user(session, customer_id=customer_id, email=email)
+
+
+def email_link_due(customer_id: str | None, email: str | None, *,
+                   user_customer_id: str | None, user_email: str | None) -> bool:
+    """Whether link_email has work to do for the customer's user with these values: they
+    are the customer's and lack this email. Lets a caller that knows them skip the load."""
+    email = normalize_email(email)
+    return bool(customer_id and email) and user_customer_id == customer_id and (
+        user_email != email)
 
 
 def _taken_email_holder(candidates: list[User], customer_id: str | None,

@@ -6,7 +6,7 @@ from subsvc.accounts.merge import News, merge
 from subsvc.accounts.onboarding import onboard_after_merge
 from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import get_or_create_subscription
-from subsvc.accounts.users import link_email
+from subsvc.accounts.users import email_link_due, link_email
 from subsvc.events import (
     JsonDict, StripeEvent, invoice_email, invoice_is_paid, invoice_period_end,
     invoice_subscription_id,
@@ -57,9 +57,10 @@ def _apply(event: StripeEvent, policy: Policy, status: str | None,
         merged = merge(db.session, news)
         assert merged is not None
     onboard_after_merge(db.session, merged, policy)
-    if email:
-        # The subscription may have come first (no Checkout) and made its user without it.
-        # A look-up by primary key, often already in the session (onboarding loads it).
+    # The subscription may have come first (no Checkout) and made its user without it. The
+    # merge returned the user's email and customer, so the common invoice loads no user.
+    if email_link_due(event.customer_id, email, user_customer_id=merged.user_customer_id,
+                      user_email=merged.user_email):
         user = db.session.get(User, merged.user_id)
         assert user is not None  # the subscription's foreign key
         link_email(db.session, user, customer_id=event.customer_id, email=email)
