@@ -16,9 +16,16 @@ from typing import TYPE_CHECKING, Any
 from bench import floor
 from bench.events import EventFile, Prices, sample_payloads
 from bench.history import seed_history
-from bench.measure import (Target, check_rows, lookup_run, seed_floor_users, subsvc_keys,
-                           user_count, webhook_run)
-from bench.servers import (floor_env, fresh_database, gunicorn, prepare_subsvc, subsvc_env)
+from bench.measure import (
+    Target,
+    check_rows,
+    lookup_run,
+    seed_floor_users,
+    subsvc_keys,
+    user_count,
+    webhook_run,
+)
+from bench.servers import floor_env, fresh_database, gunicorn, prepare_subsvc, subsvc_env
 
 if TYPE_CHECKING:
     from bench.run import Plan, Ranges

@@ -19,7 +19,11 @@ from subsvc.accounts.subscriptions import find_subscription
 from subsvc.accounts.tiers import UnknownPrice, all_tiers, tier_for_prices
 from subsvc.errors import describe, is_connection_error
 from subsvc.events import (
-    JsonDict, StripeEvent, as_epoch, subscription_period_end, subscription_prices,
+    JsonDict,
+    StripeEvent,
+    as_epoch,
+    subscription_period_end,
+    subscription_prices,
 )
 from subsvc.extensions import db
 from subsvc.handlers import handler_for

@@ -31,7 +31,11 @@ from subsvc.extensions import db
 from subsvc.inbox import Outcome
 from subsvc.models import InboxEvent, InboxStatus
 from subsvc.stripe_api import (
-    WEBHOOK_TYPES, Answer, StripeApi, StripeCallFailed, StripeUnavailable,
+    WEBHOOK_TYPES,
+    Answer,
+    StripeApi,
+    StripeCallFailed,
+    StripeUnavailable,
 )
 from subsvc.thin import receive_event
 

@@ -21,7 +21,13 @@ from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.ordering import fetched_created
 from subsvc.errors import DatabaseUnavailable, InvalidPayload, is_connection_error
 from subsvc.events import (
-    EVENT_ID, ID_WIDTH, MAX_CREATED, TYPE_WIDTH, JsonDict, StripeEvent, is_storable,
+    EVENT_ID,
+    ID_WIDTH,
+    MAX_CREATED,
+    TYPE_WIDTH,
+    JsonDict,
+    StripeEvent,
+    is_storable,
 )
 from subsvc.extensions import db
 from subsvc.handlers.registry import is_handled_type

@@ -22,8 +22,7 @@ from subsvc import simulate as sim
 from subsvc.extensions import db
 from subsvc.handlers.registry import registered_types
 from subsvc.models import InboxEvent, Subscription, User
-from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
-from tests.conftest import BUSINESS, PRO  # noqa: F401  (the priced tiers, for tests of events)
+from tests.conftest import ADMIN_TOKEN, BUSINESS, INTERNAL_SECRET, PRO, WEBHOOK_SECRET  # noqa: F401  (the priced tiers, for tests of events)
 
 Json = dict[str, Any]
 

@@ -24,14 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 import sqlalchemy as sa
 
 from subsvc import simulate as sim
 from subsvc.config import SETTINGS
 from tests.builders import internal_headers, iso
 from tests.conftest import (
-    ADMIN_TOKEN, BUSINESS, INTERNAL_SECRET, PRO, TEST_TIERS, WEBHOOK_SECRET, pg_schema,
+    ADMIN_TOKEN,
+    BUSINESS,
+    INTERNAL_SECRET,
+    PRO,
+    TEST_TIERS,
+    WEBHOOK_SECRET,
+    pg_schema,
 )
 from tests.lifecycles import Expected, lifecycle
 

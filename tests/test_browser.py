@@ -20,8 +20,16 @@ import pytest
 
 from subsvc import simulate as sim
 from tests.browser import (
-    DESKTOP, PAGE_LOAD_SECONDS, PHONE, assert_not_blank, chrome, color_scheme,
-    horizontal_overflow, low_contrast, require_browser, requested_urls,
+    DESKTOP,
+    PAGE_LOAD_SECONDS,
+    PHONE,
+    assert_not_blank,
+    chrome,
+    color_scheme,
+    horizontal_overflow,
+    low_contrast,
+    requested_urls,
+    require_browser,
 )
 from tests.conftest import ADMIN_TOKEN, BACKENDS, BUSINESS, PRO
 from tests.server import Server, fresh_database, gunicorn

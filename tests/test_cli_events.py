@@ -10,8 +10,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
 from subsvc import simulate as sim
-from subsvc.extensions import db
 from subsvc.cli.inbox import PROGRESS_THRESHOLD
+from subsvc.extensions import db
 from subsvc.models import InboxEvent, Subscription, Tier
 from subsvc.models.base import now_utc
 from tests.builders import UNMAPPED, deliver, inbox_row

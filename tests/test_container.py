@@ -18,8 +18,15 @@ import pytest
 from tests.builders import checkout
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, pg_schema, postgres_only
 from tests.podman import (
-    BASE_IMAGE, Container, Podman, base_image_unavailable, build_image, container,
-    ensure_base_image, unavailable_reason, volume,
+    BASE_IMAGE,
+    Container,
+    Podman,
+    base_image_unavailable,
+    build_image,
+    container,
+    ensure_base_image,
+    unavailable_reason,
+    volume,
 )
 from tests.server import REPO_ROOT, new_customer
 

@@ -9,8 +9,23 @@ from flask.testing import FlaskClient
 
 from subsvc import simulate as sim
 from tests.builders import (
-    APIS, BUSINESS, HANDLED_TYPES, P1, P2, PRO, START, answer, at, deliver, deliver_ok,
-    handled_event, inbox, iso, status_of, subscription_row, users,
+    APIS,
+    BUSINESS,
+    HANDLED_TYPES,
+    P1,
+    P2,
+    PRO,
+    START,
+    answer,
+    at,
+    deliver,
+    deliver_ok,
+    handled_event,
+    inbox,
+    iso,
+    status_of,
+    subscription_row,
+    users,
 )
 from tests.lifecycles import lifecycle, lifecycle_full
 

@@ -13,8 +13,23 @@ from subsvc import simulate as sim
 from subsvc.extensions import db
 from subsvc.models import WidgetConfig
 from tests.builders import (
-    APIS, BUSINESS, P1, P2, PRO, START, another_subscription, at, checkout, deliver_ok, invoice_event,
-    rotate_key, snapshot, status_of, subscription_event, subscription_row, users,
+    APIS,
+    BUSINESS,
+    P1,
+    P2,
+    PRO,
+    START,
+    another_subscription,
+    at,
+    checkout,
+    deliver_ok,
+    invoice_event,
+    rotate_key,
+    snapshot,
+    status_of,
+    subscription_event,
+    subscription_row,
+    users,
 )
 from tests.conftest import TEST_TIERS
 from tests.lifecycles import lifecycle_full

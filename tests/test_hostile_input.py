@@ -19,8 +19,19 @@ from werkzeug.test import TestResponse
 
 from subsvc import simulate as sim
 from tests.builders import (
-    INTERNAL_URL, LEAKS, PUBLIC_URL, answer, checkout, deep_json, inbox, inbox_row,
-    internal_headers, signed_headers, snapshot, subscription_event, users,
+    INTERNAL_URL,
+    LEAKS,
+    PUBLIC_URL,
+    answer,
+    checkout,
+    deep_json,
+    inbox,
+    inbox_row,
+    internal_headers,
+    signed_headers,
+    snapshot,
+    subscription_event,
+    users,
 )
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
 

@@ -21,8 +21,16 @@ from werkzeug.test import EnvironBuilder, TestResponse
 
 from subsvc import simulate as sim
 from tests.builders import (
-    INTERNAL_URL, LEAKS, PUBLIC_URL, checkout, deep_json, inbox_row, internal_headers,
-    signed_headers, snapshot, subscription_event,
+    INTERNAL_URL,
+    LEAKS,
+    PUBLIC_URL,
+    checkout,
+    deep_json,
+    inbox_row,
+    internal_headers,
+    signed_headers,
+    snapshot,
+    subscription_event,
 )
 from tests.conftest import WEBHOOK_SECRET
 

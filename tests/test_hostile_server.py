@@ -16,7 +16,13 @@ from subsvc import simulate as sim
 from tests.builders import LEAKS, deep_json, internal_headers, signed_headers, subscription_event
 from tests.conftest import BACKENDS
 from tests.server import (
-    CONNECTION_ERRORS, REQUEST_TIMEOUT, Reply, Server, fresh_database, gunicorn, new_customer,
+    CONNECTION_ERRORS,
+    REQUEST_TIMEOUT,
+    Reply,
+    Server,
+    fresh_database,
+    gunicorn,
+    new_customer,
     query,
 )
 

@@ -11,8 +11,21 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from tests.builders import (
-    APIS, BUSINESS, PRO, START, UNMAPPED, answer, checkout, deliver, deliver_internal, deliver_ok,
-    inbox, inbox_row, snapshot, subscription_event, subscription_row,
+    APIS,
+    BUSINESS,
+    PRO,
+    START,
+    UNMAPPED,
+    answer,
+    checkout,
+    deliver,
+    deliver_internal,
+    deliver_ok,
+    inbox,
+    inbox_row,
+    snapshot,
+    subscription_event,
+    subscription_row,
 )
 from tests.conftest import TEST_TIERS
 from tests.lifecycles import lifecycle_full

@@ -25,8 +25,19 @@ from subsvc.events import parse_event
 from subsvc.extensions import db
 from subsvc.models import User
 from tests.builders import (
-    APIS, FULL_KEY, START, answer, checkout, deliver, deliver_in_order, deliver_ok, invoice_event,
-    open_welcome, status_of, subscription_event, users,
+    APIS,
+    FULL_KEY,
+    START,
+    answer,
+    checkout,
+    deliver,
+    deliver_in_order,
+    deliver_ok,
+    invoice_event,
+    open_welcome,
+    status_of,
+    subscription_event,
+    users,
 )
 from tests.conftest import now
 from tests.test_takeover import ATTACKER_EMAILS, VICTIM_EMAIL

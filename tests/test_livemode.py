@@ -10,8 +10,17 @@ from flask.testing import FlaskClient
 
 from subsvc import simulate as sim
 from tests.builders import (
-    BUSINESS, START, answer, checkout, deliver, deliver_internal, deliver_ok, inbox_row, snapshot,
-    status_of, subscription_event,
+    BUSINESS,
+    START,
+    answer,
+    checkout,
+    deliver,
+    deliver_internal,
+    deliver_ok,
+    inbox_row,
+    snapshot,
+    status_of,
+    subscription_event,
 )
 from tests.conftest import WEBHOOK_SECRET
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-
 from tests.conftest import own_app, pg_schema, postgres_only
 
 ROOT = Path(__file__).resolve().parent.parent

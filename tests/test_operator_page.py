@@ -14,8 +14,20 @@ from flask.testing import FlaskClient
 
 from subsvc import simulate as sim
 from tests.builders import (
-    BUSINESS, P1, P2, START, UNMAPPED, another_subscription, at, basic, checkout, deliver,
-    deliver_ok, inbox_row, invoice_event, subscription_event,
+    BUSINESS,
+    P1,
+    P2,
+    START,
+    UNMAPPED,
+    another_subscription,
+    at,
+    basic,
+    checkout,
+    deliver,
+    deliver_ok,
+    inbox_row,
+    invoice_event,
+    subscription_event,
 )
 from tests.conftest import ADMIN_TOKEN
 from tests.pages import assert_page, facts, text_of

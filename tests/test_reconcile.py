@@ -9,11 +9,22 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from subsvc import simulate as sim
-from subsvc.stripe_api import API_VERSION, WEBHOOK_TYPES, TokenBucket
 from subsvc.handlers.registry import registered_types
+from subsvc.stripe_api import API_VERSION, WEBHOOK_TYPES, TokenBucket
 from tests.builders import (
-    BUSINESS, PRO, UNMAPPED, checkout, deliver_ok, inbox, inbox_row, iso, snapshot, status_of,
-    subscription_event, subscription_row, invoice_event,
+    BUSINESS,
+    PRO,
+    UNMAPPED,
+    checkout,
+    deliver_ok,
+    inbox,
+    inbox_row,
+    invoice_event,
+    iso,
+    snapshot,
+    status_of,
+    subscription_event,
+    subscription_row,
 )
 from tests.conftest import now
 from tests.server import free_port

@@ -15,7 +15,15 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from tests.builders import (
-    answer, basic, bearer, checkout, deliver, deliver_internal, deliver_ok, rotate_key, snapshot,
+    answer,
+    basic,
+    bearer,
+    checkout,
+    deliver,
+    deliver_internal,
+    deliver_ok,
+    rotate_key,
+    snapshot,
 )
 from tests.conftest import ADMIN_TOKEN, INTERNAL_SECRET, WEBHOOK_SECRET
 

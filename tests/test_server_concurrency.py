@@ -18,8 +18,17 @@ from subsvc import simulate as sim
 from tests.conftest import BACKENDS, PRO
 from tests.lifecycles import LIFECYCLES, Expected, lifecycle_past_due
 from tests.server import (
-    Json, Post, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey,
-    new_customer, query,
+    Json,
+    Post,
+    Reply,
+    Server,
+    deliver_all,
+    expected_status,
+    fresh_database,
+    gunicorn,
+    journey,
+    new_customer,
+    query,
 )
 
 pytestmark = pytest.mark.server

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from subsvc import simulate as sim
+from tests.builders import checkout
 from tests.conftest import ADMIN_TOKEN, BACKENDS
 from tests.faults import until
-from tests.builders import checkout
 from tests.server import Reply, Server, fresh_database, gunicorn, journey, new_customer
 
 pytestmark = pytest.mark.server

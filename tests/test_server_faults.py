@@ -25,8 +25,18 @@ from tests.conftest import BACKENDS, PG_URL, PRO
 from tests.faults import LOCKS, kill_workers_meanwhile, rows_about, until
 from tests.lifecycles import LIFECYCLES, lifecycle_past_due
 from tests.server import (
-    CONNECTION_ERRORS, WHOLE_RUN_SECONDS, Json, Reply, Server, deliver_all, expected_status,
-    fresh_database, gunicorn, journey, new_customer, query,
+    CONNECTION_ERRORS,
+    WHOLE_RUN_SECONDS,
+    Json,
+    Reply,
+    Server,
+    deliver_all,
+    expected_status,
+    fresh_database,
+    gunicorn,
+    journey,
+    new_customer,
+    query,
 )
 from tests.tcpproxy import TcpProxy, proxied
 

@@ -21,7 +21,15 @@ from subsvc.events import subscription_period_end, subscription_prices
 from tests.conftest import BACKENDS, PRO, own_app
 from tests.lifecycles import LIFECYCLES, Expected
 from tests.server import (
-    Json, Reply, Server, deliver_all, expected_status, fresh_database, gunicorn, journey, query,
+    Json,
+    Reply,
+    Server,
+    deliver_all,
+    expected_status,
+    fresh_database,
+    gunicorn,
+    journey,
+    query,
 )
 from tests.stripe_api import SECRET_KEY, FakeStripe, fake_stripe
 

@@ -16,8 +16,23 @@ from subsvc.events import parse_event
 from subsvc.extensions import db
 from subsvc.models import Tier
 from tests.builders import (
-    APIS, P1, P2, PRO, START, UNMAPPED, at, checkout, deliver, deliver_ok, inbox_row,
-    invoice_event, iso, status_of, subscription_event, subscription_row, users,
+    APIS,
+    P1,
+    P2,
+    PRO,
+    START,
+    UNMAPPED,
+    at,
+    checkout,
+    deliver,
+    deliver_ok,
+    inbox_row,
+    invoice_event,
+    iso,
+    status_of,
+    subscription_event,
+    subscription_row,
+    users,
 )
 from tests.lifecycles import lifecycle_paused
 

@@ -11,8 +11,20 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from subsvc import simulate as sim
 from tests.builders import (
-    APIS, P1, PRO, START, another_subscription, bearer, checkout, deliver_ok, invoice_event, iso,
-    rotate_key, snapshot, subscription_event, users,
+    APIS,
+    P1,
+    PRO,
+    START,
+    another_subscription,
+    bearer,
+    checkout,
+    deliver_ok,
+    invoice_event,
+    iso,
+    rotate_key,
+    snapshot,
+    subscription_event,
+    users,
 )
 from tests.conftest import ADMIN_TOKEN
 

@@ -22,8 +22,15 @@ from subsvc import simulate as sim
 from subsvc.extensions import db
 from subsvc.models import User
 from tests.builders import (
-    FULL_KEY, checkout, deliver_ok, invoice_event, open_welcome, status_of, subscription_event,
-    subscription_row, users,
+    FULL_KEY,
+    checkout,
+    deliver_ok,
+    invoice_event,
+    open_welcome,
+    status_of,
+    subscription_event,
+    subscription_row,
+    users,
 )
 from tests.conftest import ADMIN_TOKEN, now
 

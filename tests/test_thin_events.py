@@ -10,8 +10,17 @@ from flask.testing import FlaskClient
 from subsvc import simulate as sim
 from subsvc.stripe_api import API_VERSION
 from tests.builders import (
-    PRO, UNMAPPED, at, deliver, deliver_ok, inbox, inbox_row, subscription_event, subscription_row,
-    subscriptions, users,
+    PRO,
+    UNMAPPED,
+    at,
+    deliver,
+    deliver_ok,
+    inbox,
+    inbox_row,
+    subscription_event,
+    subscription_row,
+    subscriptions,
+    users,
 )
 from tests.conftest import now
 from tests.server import free_port

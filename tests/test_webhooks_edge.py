@@ -11,8 +11,19 @@ from flask.testing import FlaskClient
 
 from subsvc import simulate as sim
 from tests.builders import (
-    INTERNAL_URL, PUBLIC_URL, UNMAPPED, answer, checkout, deliver, deliver_internal, deliver_ok, inbox,
-    invoice_event, signed_headers, snapshot, subscription_event,
+    INTERNAL_URL,
+    PUBLIC_URL,
+    UNMAPPED,
+    answer,
+    checkout,
+    deliver,
+    deliver_internal,
+    deliver_ok,
+    inbox,
+    invoice_event,
+    signed_headers,
+    snapshot,
+    subscription_event,
 )
 from tests.conftest import INTERNAL_SECRET, WEBHOOK_SECRET
 

@@ -10,9 +10,8 @@ when its checkout completed. Both stay NULL, so the welcome page of a checkout c
 before the upgrade says the key cannot be shown there; the operator runs
 `flask keys rotate` for such a user.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0002'

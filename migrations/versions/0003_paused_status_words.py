@@ -8,9 +8,8 @@ event's word; a `paused` one can only have come from a subscription event.
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'

@@ -20,7 +20,17 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    Boolean, ColumnElement, String, Update, and_, bindparam, case, func, not_, or_, select,
+    Boolean,
+    ColumnElement,
+    String,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    not_,
+    or_,
+    select,
     update,
 )
 from sqlalchemy.orm import object_session

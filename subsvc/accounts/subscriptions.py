@@ -10,7 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from subsvc.accounts.ordering import (
-    Source, details_version, settled_status, status_version,
+    Source,
+    details_version,
+    settled_status,
+    status_version,
 )
 from subsvc.accounts.users import resolve_user
 from subsvc.models import Subscription, User

@@ -19,7 +19,12 @@ from subsvc.errors import describe
 from subsvc.extensions import db
 from subsvc.health import database_revisions, head_revisions, migrations_dir
 from subsvc.stripe_api import (
-    WEBHOOK, WEBHOOK_TYPES, StripeApi, StripeCallFailed, StripeRefused, StripeUnavailable,
+    WEBHOOK,
+    WEBHOOK_TYPES,
+    StripeApi,
+    StripeCallFailed,
+    StripeRefused,
+    StripeUnavailable,
     api_from_config,
 )
 

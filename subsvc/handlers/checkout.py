@@ -5,7 +5,11 @@ from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.onboarding import onboard_if_due
 from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import (
-    Stamp, apply_details, apply_status, change_or_create_subscription, link_checkout,
+    Stamp,
+    apply_details,
+    apply_status,
+    change_or_create_subscription,
+    link_checkout,
 )
 from subsvc.accounts.tiers import all_tiers, require_tier
 from subsvc.accounts.users import resolve_user

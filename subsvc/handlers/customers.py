@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import resolve_user
-from subsvc.events import JsonDict, StripeEvent, customer_of, customer_object_email
+from subsvc.events import JsonDict, StripeEvent, customer_object_email, customer_of
 from subsvc.extensions import db
 from subsvc.handlers.registry import handles
 

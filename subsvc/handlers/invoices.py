@@ -8,7 +8,11 @@ from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import get_or_create_subscription
 from subsvc.accounts.users import email_link_due, link_email
 from subsvc.events import (
-    JsonDict, StripeEvent, invoice_email, invoice_is_paid, invoice_period_end,
+    JsonDict,
+    StripeEvent,
+    invoice_email,
+    invoice_is_paid,
+    invoice_period_end,
     invoice_subscription_id,
 )
 from subsvc.extensions import db

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+
 from subsvc.models.base import DbSession
 
 

@@ -9,8 +9,16 @@ from subsvc.simulate.checkout import checkout_session
 from subsvc.simulate.customers import customer
 from subsvc.simulate.envelope import event
 from subsvc.simulate.ids import (
-    API_ENDIVE, API_LEGACY, API_NAMES, API_NEW, API_OLD, API_VERSIONS, DAY, add_interval,
-    derived_id, new_id,
+    API_ENDIVE,
+    API_LEGACY,
+    API_NAMES,
+    API_NEW,
+    API_OLD,
+    API_VERSIONS,
+    DAY,
+    add_interval,
+    derived_id,
+    new_id,
 )
 from subsvc.simulate.invoices import invoice
 from subsvc.simulate.journeys import SUBSCRIPTION_STATUS, Customer, Journey

@@ -6,7 +6,14 @@ import copy
 from collections.abc import Sequence
 
 from subsvc.simulate.ids import (
-    API_NEW, DAY, add_interval, derived, is_endive_api, is_legacy_api, is_new_api, new_id,
+    API_NEW,
+    DAY,
+    add_interval,
+    derived,
+    is_endive_api,
+    is_legacy_api,
+    is_new_api,
+    new_id,
 )
 from subsvc.simulate.lines import invoice_lines
 from subsvc.simulate.shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list

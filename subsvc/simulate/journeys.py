@@ -15,7 +15,13 @@ from subsvc.simulate.checkout import checkout_session
 from subsvc.simulate.customers import customer
 from subsvc.simulate.envelope import event
 from subsvc.simulate.ids import (
-    API_NEW, add_interval, checkout_session_id, derived_id, is_legacy_api, is_new_api, new_id,
+    API_NEW,
+    add_interval,
+    checkout_session_id,
+    derived_id,
+    is_legacy_api,
+    is_new_api,
+    new_id,
 )
 from subsvc.simulate.invoices import invoice
 from subsvc.simulate.shapes import Json

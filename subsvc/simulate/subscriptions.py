@@ -10,7 +10,12 @@ import copy
 from collections.abc import Sequence
 
 from subsvc.simulate.ids import (
-    API_NEW, derived_id, is_endive_api, is_legacy_api, is_new_api, new_id,
+    API_NEW,
+    derived_id,
+    is_endive_api,
+    is_legacy_api,
+    is_new_api,
+    new_id,
 )
 from subsvc.simulate.prices import plan, price
 from subsvc.simulate.shapes import NO_AUTOMATIC_TAX, Json, customer_fields, ordered, stripe_list

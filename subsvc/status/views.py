@@ -18,14 +18,20 @@ from subsvc.accounts.api_keys import user_for_key
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.users import find_user_by_email
 from subsvc.accounts.welcome import (
-    Welcome, checkout_subscription, reveal_for_checkout, welcome_state,
+    Welcome,
+    checkout_subscription,
+    reveal_for_checkout,
+    welcome_state,
 )
 from subsvc.errors import InvalidPayload, NotConfigured, Unauthorized, UserNotFound
 from subsvc.events import is_storable_email
 from subsvc.extensions import db, reconnecting
 from subsvc.models import User
 from subsvc.status.access import (
-    bearer_token, has_admin_basic, is_cross_site, require_admin_bearer,
+    bearer_token,
+    has_admin_basic,
+    is_cross_site,
+    require_admin_bearer,
 )
 from subsvc.status.detail import account_summary, user_detail
 from subsvc.status.html import message, page, secure_pages
