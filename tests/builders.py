@@ -61,7 +61,8 @@ def signed_headers(body: bytes, secret: str = WEBHOOK_SECRET,
 
     sim.signed_request serialises an event itself; tests of odd bodies need the bytes as given.
     """
-    return {"Content-Type": "application/json", "Stripe-Signature": sim.sign(body, secret, timestamp)}
+    return {"Content-Type": "application/json",
+            "Stripe-Signature": sim.sign(body, secret, timestamp)}
 
 
 def internal_headers(secret: str | None = INTERNAL_SECRET) -> dict[str, str]:
@@ -78,11 +79,14 @@ def answer(event: Json, status: str = "processed") -> Json:
 
 def deliver_ok(client: FlaskClient, event: Json, status: str = "processed") -> None:
     response = deliver(client, event)
-    assert (response.status_code, response.get_json()) == (200, answer(event, status)), event["type"]
+    assert (response.status_code,
+            response.get_json()) == (200, answer(event, status)), event["type"]
 
 
 def deliver_in_order(client: FlaskClient, events: list[Json], order: list[int]) -> None:
-    """Deliver `events[i]` for each i of `order`: the first of each processed, a repeat duplicate."""
+    """Deliver `events[i]` for each i of `order`: the first of each processed,
+    a repeat duplicate.
+    """
     seen: set[int] = set()
     for index in order:
         answer = deliver(client, events[index])

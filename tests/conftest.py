@@ -1,4 +1,5 @@
-"""Fixtures: a fresh app and database per test, on SQLite and (when TEST_DATABASE_URL is set) Postgres.
+"""Fixtures: a fresh app and database per test,
+on SQLite and (when TEST_DATABASE_URL is set) Postgres.
 
 Postgres runs get a schema of their own, dropped afterwards, so two runs on
 one server never see each other's rows.

@@ -1,6 +1,8 @@
-"""What the server fault tests do to a running gunicorn from outside, and how they look at what is left.
+"""What the server fault tests do to a running gunicorn from outside,
+and how they look at what is left.
 
-They hold the very database lock a worker needs, SIGKILL workers, and count rows with a connection of their own.
+They hold the very database lock a worker needs, SIGKILL workers, and count rows with a
+connection of their own.
 """
 from __future__ import annotations
 
@@ -73,7 +75,9 @@ def after_a_pause() -> bool:
 
 @contextmanager
 def sqlite_write_lock(database_url: str, customer_id: str) -> Iterator[Probe]:
-    """Hold SQLite's single write lock (one for all customers); a worker then waits in BEGIN IMMEDIATE."""
+    """Hold SQLite's single write lock (one for all customers);
+    a worker then waits in BEGIN IMMEDIATE.
+    """
     conn = sqlite3.connect(sa.engine.make_url(database_url).database or "", isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -89,7 +93,8 @@ LOCKS = {"postgresql": postgres_pending_user, "sqlite": sqlite_write_lock}
 def rows_about(database_url: str, event_id: str, c: sim.Customer) -> dict[str, int]:
     queries = {
         "inbox": ("SELECT count(*) FROM inbox_events WHERE event_id = :v", event_id),
-        "users": ("SELECT count(*) FROM users WHERE stripe_customer_id = :v OR email = :e", c.customer),
+        "users": ("SELECT count(*) FROM users WHERE stripe_customer_id = :v OR email = :e",
+                  c.customer),
         "subscriptions": ("SELECT count(*) FROM subscriptions WHERE stripe_subscription_id = :v",
                           c.subscription),
     }

@@ -1,4 +1,5 @@
-"""Real gunicorn over real HTTP for the server tests: prepare a database, start, talk, inspect, stop.
+"""Real gunicorn over real HTTP for the server tests:
+prepare a database, start, talk, inspect, stop.
 
 The database is prepared the operator's way (`flask db upgrade`, `flask seed tiers --file`),
 so these tests also prove the migrations and the CLI against a live server.
@@ -53,7 +54,8 @@ STOP_DEADLINE = 10.0
 # What a server log must never contain after a run that was meant to go well.
 LOG_ALARMS = ("database is locked", "deadlock", "Traceback")
 # What a client may see when the worker serving it dies mid-request.
-CONNECTION_ERRORS = (ConnectionError, http.client.HTTPException, urllib.error.URLError, TimeoutError)
+CONNECTION_ERRORS = (ConnectionError, http.client.HTTPException, urllib.error.URLError,
+                     TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,9 @@ def prepare_database(database_url: str, workdir: Path) -> None:
 
 @contextmanager
 def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
-    """A database URL of this test's own: a temp SQLite file, or a Postgres schema dropped afterwards."""
+    """A database URL of this test's own: a temp SQLite file,
+    or a Postgres schema dropped afterwards.
+    """
     if backend == "sqlite":
         yield f"sqlite:///{workdir / 'server.db'}"
         return
@@ -155,7 +159,8 @@ class Client:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT) -> Reply:
-        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        req = urllib.request.Request(self.url + path, data=body, method=method,
+                                     headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return Reply(resp.status, _json(resp.read()))
@@ -180,7 +185,8 @@ class Client:
 class Server(Client):
     """A running gunicorn: its address, its log, its processes."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_path: Path, database_url: str) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_path: Path,
+                 database_url: str) -> None:
         super().__init__(f"http://127.0.0.1:{port}")
         self.proc, self.port, self.log_path = proc, port, log_path
         self.database_url = database_url

@@ -1,4 +1,5 @@
-"""The network between a test server and its Postgres, as a TCP forwarder the fault tests can cut or silence.
+"""The network between a test server and its Postgres,
+as a TCP forwarder the fault tests can cut or silence.
 
 Nothing of subsvc is mocked: the service connects to this port as it would to its database.
 """
@@ -75,7 +76,8 @@ class TcpProxy:
 
 def proxied(url: str, port: int) -> str:
     """``url`` pointed at the proxy's local port instead of the database host."""
-    return sa.engine.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    return sa.engine.make_url(url).set(host="127.0.0.1", port=port).render_as_string(
+        hide_password=False)
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:

@@ -80,7 +80,8 @@ def test_list_rejects_bad_options(runner: FlaskCliRunner, args: list[str]) -> No
     assert runner.invoke(args=["events", "list", *args]).exit_code == 2
 
 
-def test_list_json_gives_every_field(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+def test_list_json_gives_every_field(app: Flask, client: FlaskClient,
+                                     runner: FlaskCliRunner) -> None:
     event = delivered(client, event_for("customer.subscription.created"))
     result = runner.invoke(args=["events", "list", "--json"])
     assert result.exit_code == 0
@@ -118,7 +119,8 @@ def test_replay_failed_heals_events_once_the_price_is_mapped(
                                           price_id=UNMAPPED), status=500) for n in range(2)]
     still_failing = runner.invoke(args=["events", "replay", "--failed"])
     assert still_failing.exit_code == 1
-    assert still_failing.output.count(f"failed (UnknownPrice: price {UNMAPPED} maps to no tier)") == 2
+    assert still_failing.output.count(
+        f"failed (UnknownPrice: price {UNMAPPED} maps to no tier)") == 2
     assert "2 of 2 events failed" in still_failing.output
     assert inbox_row(app, failed[0]["id"]).attempts == 2
 
@@ -172,7 +174,8 @@ def test_replay_of_many_shows_progress_only_failures_and_a_summary(
     failed.append(delivered(client, event_for("customer.subscription.created", "ok@example.com",
                                               price_id=UNMAPPED), status=500))
     with app.app_context():  # heal the last one only: its price now maps, by metadata
-        row = db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == failed[-1]["id"])).one()
+        row = db.session.scalars(
+            select(InboxEvent).where(InboxEvent.event_id == failed[-1]["id"])).one()
         row.payload = row.payload.replace(UNMAPPED, PRO)
         db.session.commit()
     result = runner.invoke(args=["events", "replay", "--failed"])

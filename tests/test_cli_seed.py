@@ -47,7 +47,8 @@ def test_seed_tiers_adds_the_built_in_tiers_to_an_empty_database(app: Flask,
     result = runner.invoke(args=["seed", "tiers"])
     assert result.exit_code == 0
     assert result.output.strip() == "Tiers added or updated: free, pro, business"
-    assert tiers(app)["pro"]["prices"] == next(t for t in default_tiers() if t["name"] == "pro")["prices"]
+    assert tiers(app)["pro"]["prices"] == \
+        next(t for t in default_tiers() if t["name"] == "pro")["prices"]
 
 
 def test_seed_tiers_without_a_file_never_overwrites_an_operators_tiers(
@@ -76,7 +77,8 @@ def test_seed_tiers_from_a_file_upserts_by_name_and_keeps_the_others(
                              "widget_defaults": {"theme": "dark"}}
     assert seeded["team"] == {"rank": 3, "prices": ["team_monthly"], "limits": {},
                               "widget_defaults": {}}
-    assert runner.invoke(args=["seed", "tiers", "--file", path]).output.strip() == "Tiers up to date."
+    assert runner.invoke(args=["seed", "tiers", "--file", path]).output.strip() == \
+        "Tiers up to date."
 
 
 @pytest.mark.parametrize("content, message", [
@@ -85,7 +87,8 @@ def test_seed_tiers_from_a_file_upserts_by_name_and_keeps_the_others(
     ({"tiers": {"name": "pro"}}, 'expected {"tiers": [...]}'),
     ({"tiers": [{"rank": 1}]}, "every tier needs a non-empty string 'name'"),
     ({"tiers": [{"name": "pro", "rank": "high"}]}, "tier pro: 'rank' must be an integer"),
-    ({"tiers": [{"name": "pro", "prices": "price_1"}]}, "tier pro: 'prices' must be a list of strings"),
+    ({"tiers": [{"name": "pro", "prices": "price_1"}]},
+     "tier pro: 'prices' must be a list of strings"),
     ({"tiers": [{"name": "pro", "limits": []}]}, "tier pro: 'limits' must be an object"),
 ])
 def test_seed_tiers_rejects_a_bad_file_and_changes_nothing(
@@ -115,7 +118,8 @@ def test_seed_demo_creates_users_through_the_real_rules(
                 "linus@example.com": ("user_linus", "free", False, "canceled")}
     for email, (external_id, tier, entitled, status) in expected.items():
         body = status_of(client, email)
-        assert (body["external_id"], body["tier"], body["entitled"]) == (external_id, tier, entitled)
+        assert (body["external_id"], body["tier"],
+                body["entitled"]) == (external_id, tier, entitled)
         assert body["subscription"]["status"] == status
         assert body["api_key_prefix"]
         assert f"{email:<20} tier {tier:<9} subscription {status}" in result.output
@@ -163,8 +167,11 @@ def test_seed_demo_leaves_test_tiers_untouched(app: Flask, runner: FlaskCliRunne
     ([{"name": "pro", "rank": -1}], "tier pro ranks below 'free'"),
 ], ids=["shared-rank", "price-in-two-tiers", "below-free"])
 def test_seed_tiers_refuses_a_file_that_leaves_the_tiers_inconsistent(
-        app: Flask, runner: FlaskCliRunner, tmp_path: Path, specs: list[Json], problem: str) -> None:
-    """The rules `flask doctor` checks are the rules seeding enforces: one function, tier_set_problems."""
+        app: Flask, runner: FlaskCliRunner, tmp_path: Path, specs: list[Json],
+        problem: str) -> None:
+    """The rules `flask doctor` checks are the rules seeding enforces:
+    one function, tier_set_problems.
+    """
     before = tiers(app)
     result = runner.invoke(args=["seed", "tiers", "--file", tier_file(tmp_path, {"tiers": specs})])
     assert result.exit_code == 1

@@ -17,7 +17,8 @@ from tests.server import REPO_ROOT, free_port, fresh_database, gunicorn, query, 
 
 HANDLED = [
     "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
-    "customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed",
+    "customer.subscription.deleted", "customer.subscription.paused",
+    "customer.subscription.resumed",
     "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed",
     "customer.created", "customer.updated",
 ]
@@ -110,8 +111,8 @@ def test_simulate_drives_a_real_server_through_a_journey(backend: str, tmp_path:
 
         def simulate(type_: str, *args: str, ok: bool = True) -> str:
             done = subprocess.run(
-                [sys.executable, "-m", "flask", "stripe", "simulate", type_, "--email", "ada@example.com",
-                 "--url", f"{server.url}/api/webhooks/stripe", *args],
+                [sys.executable, "-m", "flask", "stripe", "simulate", type_,
+                 "--email", "ada@example.com", "--url", f"{server.url}/api/webhooks/stripe", *args],
                 cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
             output = done.stdout + done.stderr
             assert (done.returncode == 0) is ok, output
@@ -131,7 +132,8 @@ def test_simulate_drives_a_real_server_through_a_journey(backend: str, tmp_path:
         ada = status()
         assert (ada["tier"], ada["entitled"]) == ("pro", True)
         sub = ada["subscription"]
-        assert (sub["id"], sub["status"], sub["price_id"]) == (sub_id, "active", "price_pro_monthly")
+        assert (sub["id"], sub["status"],
+                sub["price_id"]) == (sub_id, "active", "price_pro_monthly")
 
         simulate("customer.subscription.updated", "--tier", "business", "--status", "past_due")
         assert (status()["tier"], status()["subscription"]["status"]) == ("business", "past_due")

@@ -28,7 +28,8 @@ def test_create_stores_a_lower_cased_email_and_the_external_id(app: Flask,
 
 @pytest.mark.parametrize("args, message", [
     (["ADA@example.com"], "a user with that email or external id exists"),
-    (["other@example.com", "--external-id", "user_42"], "a user with that email or external id exists"),
+    (["other@example.com", "--external-id", "user_42"],
+     "a user with that email or external id exists"),
     (["not-an-email"], "not an email address: not-an-email"),
 ])
 def test_create_refuses_duplicates_and_non_emails(runner: FlaskCliRunner, args: list[str],

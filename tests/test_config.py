@@ -74,10 +74,12 @@ def test_a_malformed_value_fails_naming_the_variable_not_the_value(name: str, ra
 
 def test_sqlite_in_the_instance_folder_by_default(tmp_path: Path) -> None:
     app = create_app({"DATABASE_URL": None})
-    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{Path(app.instance_path) / 'subsvc.db'}"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == \
+        f"sqlite:///{Path(app.instance_path) / 'subsvc.db'}"
 
 
-def test_dev_secrets_fill_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dev_secrets_fill_only_what_is_missing(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("STRIPE_WEBHOOK_SECRET", "INTERNAL_WEBHOOK_SECRET", "STATUS_ADMIN_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     env = tmp_path / ".env"

@@ -1,4 +1,6 @@
-"""Two-tier mode: the edge verifies and forwards over real HTTP to a core serving the internal endpoint."""
+"""Two-tier mode: the edge verifies and forwards over real HTTP
+to a core serving the internal endpoint.
+"""
 from __future__ import annotations
 
 import socket
@@ -64,7 +66,8 @@ def test_forwarded_event_is_processed_once_by_the_core(
     assert INTERNAL_SECRET not in caplog.text
 
 
-def test_core_failure_is_a_502_so_stripe_retries(core: tuple[Flask, str], edge: Callable[..., Flask],
+def test_core_failure_is_a_502_so_stripe_retries(core: tuple[Flask, str],
+                                                 edge: Callable[..., Flask],
                                                  app: Flask) -> None:
     client = edge(core[1]).test_client()
     event = subscription_event("customer.subscription.created", sim.Customer.make("fwd2"),
@@ -77,7 +80,8 @@ def test_core_failure_is_a_502_so_stripe_retries(core: tuple[Flask, str], edge: 
     assert inbox_row(app, event["id"]).status == "failed"
 
 
-def test_unreachable_core_is_a_503_and_changes_nothing(edge: Callable[..., Flask], app: Flask) -> None:
+def test_unreachable_core_is_a_503_and_changes_nothing(edge: Callable[..., Flask],
+                                                       app: Flask) -> None:
     url = f"http://127.0.0.1:{free_port()}/subscriptions/internal/stripe-webhook"
     client = edge(url).test_client()
     event = checkout(sim.Customer.make("fwd3"))
@@ -90,7 +94,8 @@ def test_unreachable_core_is_a_503_and_changes_nothing(edge: Callable[..., Flask
     assert snapshot(app) == before
 
 
-def test_core_rejecting_the_shared_secret_is_a_502(core: tuple[Flask, str], edge: Callable[..., Flask],
+def test_core_rejecting_the_shared_secret_is_a_502(core: tuple[Flask, str],
+                                                   edge: Callable[..., Flask],
                                                    app: Flask) -> None:
     client = edge(core[1],
                   INTERNAL_WEBHOOK_SECRET="not-the-secret-the-core-expects-0123").test_client()
@@ -104,7 +109,8 @@ def test_core_rejecting_the_shared_secret_is_a_502(core: tuple[Flask, str], edge
     assert snapshot(app) == before
 
 
-def test_forwarding_without_a_shared_secret_is_not_configured(edge: Callable[..., Flask], app: Flask) -> None:
+def test_forwarding_without_a_shared_secret_is_not_configured(edge: Callable[..., Flask],
+                                                              app: Flask) -> None:
     client = edge("http://127.0.0.1:9/x", INTERNAL_WEBHOOK_SECRET=None).test_client()
 
     answer = deliver(client, checkout(sim.Customer.make("fwd5")))

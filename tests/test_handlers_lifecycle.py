@@ -70,13 +70,15 @@ def test_each_handled_type_alone_is_processed_and_sets_state(
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_checkout_alone_links_user_by_its_identifiers(app: Flask, client: FlaskClient, api: str) -> None:
+def test_checkout_alone_links_user_by_its_identifiers(app: Flask, client: FlaskClient,
+                                                      api: str) -> None:
     c = sim.Customer.make(2)
 
     deliver_ok(client, handled_event("checkout.session.completed", c, api))
 
     [user] = users(app)
-    assert (user.email, user.external_id, user.stripe_customer_id) == (c.email, c.external_id, c.customer)
+    assert (user.email, user.external_id,
+            user.stripe_customer_id) == (c.email, c.external_id, c.customer)
     assert subscription_row(app, c.subscription).checkout_session_id == c.session
     assert status_of(client, c.email)["tier"] == "pro"
 
@@ -89,14 +91,18 @@ FULL_STEPS: list[tuple[str, tuple[Any, ...], tuple[str, bool]]] = [
     ("customer.subscription.updated", ("active", "pro", PRO, P1, False), ("pro", True)),
     ("invoice.payment_succeeded", ("active", "pro", PRO, P1, False), ("pro", True)),
     ("invoice.paid", ("active", "pro", PRO, P1, False), ("pro", True)),
-    ("customer.subscription.updated", ("active", "business", BUSINESS, P1, False), ("business", True)),
+    ("customer.subscription.updated", ("active", "business", BUSINESS, P1, False),
+     ("business", True)),
     # The renewal invoice: period end from its subscription line (P2), not from
     # invoice.period_end (P1, one period back) nor from the proration line.
     ("invoice.paid", ("active", "business", BUSINESS, P2, False), ("business", True)),
-    ("customer.subscription.updated", ("active", "business", BUSINESS, P2, False), ("business", True)),
+    ("customer.subscription.updated", ("active", "business", BUSINESS, P2, False),
+     ("business", True)),
     # Cancelling at period end is recorded, and the tier stays until deleted.
-    ("customer.subscription.updated", ("active", "business", BUSINESS, P2, True), ("business", True)),
-    ("customer.subscription.deleted", ("canceled", "business", BUSINESS, P2, True), ("free", False)),
+    ("customer.subscription.updated", ("active", "business", BUSINESS, P2, True),
+     ("business", True)),
+    ("customer.subscription.deleted", ("canceled", "business", BUSINESS, P2, True),
+     ("free", False)),
 ]
 
 
@@ -114,7 +120,8 @@ def test_full_lifecycle_state_after_each_step(app: Flask, client: FlaskClient, a
         sub = subscription_row(app, c.subscription)
         period_end = at(sub_state[3]) if sub_state[3] else None
         assert (sub.status, sub.tier, sub.price_id, sub.current_period_end,
-                sub.cancel_at_period_end) == (*sub_state[:3], period_end, sub_state[4]), event["type"]
+                sub.cancel_at_period_end) == (*sub_state[:3], period_end, sub_state[4]), \
+            event["type"]
         status = status_of(client, c.email)
         assert (status["tier"], status["entitled"]) == (tier, entitled), event["type"]
 
@@ -149,7 +156,8 @@ FINAL_TIER = {"full": "free", "past_due": "pro", "trial": "pro", "resubscribe": 
 
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("name", FINAL_TIER)
-def test_lifecycle_ends_in_the_expected_state(app: Flask, client: FlaskClient, name: str, api: str) -> None:
+def test_lifecycle_ends_in_the_expected_state(app: Flask, client: FlaskClient, name: str,
+                                              api: str) -> None:
     tier = FINAL_TIER[name]
     c = sim.Customer.make(5)
     events, expected = lifecycle(name, c, pro_price=PRO, business_price=BUSINESS, start=START,

@@ -50,7 +50,8 @@ def widget_configs(app: Flask) -> list[WidgetConfig]:
 
 # --- users -----------------------------------------------------------------------
 
-def test_client_reference_id_outranks_email(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+def test_client_reference_id_outranks_email(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     c = sim.Customer.make(1)
     create_user(runner, "owner@example.com", external_id=c.external_id)
     create_user(runner, c.email)
@@ -63,7 +64,8 @@ def test_client_reference_id_outranks_email(app: Flask, client: FlaskClient, run
     assert subscription_row(app, c.subscription).user_id == owner.id
 
 
-def test_customer_id_outranks_email(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+def test_customer_id_outranks_email(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     c = sim.Customer.make(2)
     deliver_ok(client, checkout(c))
     create_user(runner, "renamed@example.com")
@@ -99,7 +101,8 @@ def test_user_created_beforehand_is_linked_not_duplicated(
     deliver_ok(client, subscription_event("customer.subscription.created", c))
 
     [user] = users(app)
-    assert (user.id, user.stripe_customer_id, user.external_id) == (made.id, c.customer, c.external_id)
+    assert (user.id, user.stripe_customer_id, user.external_id) == (
+        made.id, c.customer, c.external_id)
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -113,7 +116,8 @@ def test_event_before_checkout_is_merged_into_user_created_beforehand(
              else invoice_event(first, c, api=api))
 
     deliver_ok(client, early)
-    # A subscription carries no email, so it makes a stub; an invoice's customer_email links at once.
+    # A subscription carries no email, so it makes a stub; an invoice's
+    # customer_email links at once.
     assert len(users(app)) == (2 if first.startswith("customer.") else 1)
     deliver_ok(client, checkout(c, api=api, at=START + 5))
 
@@ -141,8 +145,9 @@ def test_tier_of_a_price(app: Flask, client: FlaskClient, api: str, price_id: st
     c = sim.Customer.make(6)
     deliver_ok(client, checkout(c, api=api, tier=None))
 
-    deliver_ok(client, subscription_event("customer.subscription.created", c, api=api, price_id=price_id,
-                                          lookup_key=lookup_key, price_metadata=metadata))
+    deliver_ok(client, subscription_event("customer.subscription.created", c, api=api,
+                                          price_id=price_id, lookup_key=lookup_key,
+                                          price_metadata=metadata))
 
     sub = subscription_row(app, c.subscription)
     assert (sub.price_id, sub.tier) == (price_id, tier)
@@ -150,12 +155,14 @@ def test_tier_of_a_price(app: Flask, client: FlaskClient, api: str, price_id: st
 
 
 @pytest.mark.parametrize("offset", [-10, 0, 10], ids=["older", "same-second", "newer"])
-@pytest.mark.parametrize("checkout_first", [True, False], ids=["checkout-first", "subscription-first"])
+@pytest.mark.parametrize("checkout_first", [True, False],
+                         ids=["checkout-first", "subscription-first"])
 def test_checkout_metadata_tier_is_provisional_until_a_subscription_event(
         app: Flask, client: FlaskClient, offset: int, checkout_first: bool) -> None:
     c = sim.Customer.make(7)
     session = checkout(c, at=START, tier="business")
-    sub_event = subscription_event("customer.subscription.created", c, at=START + offset, price_id=PRO)
+    sub_event = subscription_event("customer.subscription.created", c, at=START + offset,
+                                   price_id=PRO)
 
     if checkout_first:
         deliver_ok(client, session)
@@ -187,7 +194,8 @@ def test_checkout_gives_provisional_status_from_payment_status(
 # --- current_period_end -------------------------------------------------------------
 
 @pytest.mark.parametrize("api", APIS)
-def test_period_end_ignores_a_later_ending_proration_line(app: Flask, client: FlaskClient, api: str) -> None:
+def test_period_end_ignores_a_later_ending_proration_line(
+        app: Flask, client: FlaskClient, api: str) -> None:
     # Downgrading yearly business to monthly pro: the credit for unused yearly
     # time runs to the old year end, past the new monthly period.
     c = sim.Customer.make(17)
@@ -195,8 +203,10 @@ def test_period_end_ignores_a_later_ending_proration_line(app: Flask, client: Fl
     month_end, year_end = sim.add_interval(switch), sim.add_interval(START, "year")
     credit = {"price_id": BUSINESS, "amount": -40000, "start": switch, "end": year_end}
 
-    deliver_ok(client, invoice_event("invoice.paid", c, api=api, at=switch, period=(switch, month_end),
-                                     billing_reason="subscription_update", proration_lines=[credit]))
+    deliver_ok(client, invoice_event("invoice.paid", c, api=api, at=switch,
+                                     period=(switch, month_end),
+                                     billing_reason="subscription_update",
+                                     proration_lines=[credit]))
 
     assert subscription_row(app, c.subscription).current_period_end == at(month_end)
 
@@ -235,10 +245,12 @@ def test_entitlement_by_status(app: Flask, client: FlaskClient, status: str, tie
     c = sim.Customer.make(9)
     deliver_ok(client, checkout(c))
 
-    deliver_ok(client, subscription_event("customer.subscription.updated", c, at=START + 10, status=status))
+    deliver_ok(client, subscription_event("customer.subscription.updated", c, at=START + 10,
+                                          status=status))
 
     body = status_of(client, c.email)
-    assert (body["tier"], body["entitled"], body["subscription"]["status"]) == (tier, tier != "free", status)
+    assert (body["tier"], body["entitled"], body["subscription"]["status"]) == (
+        tier, tier != "free", status)
     assert subscription_row(app, c.subscription).tier == "pro"
 
 
@@ -249,7 +261,8 @@ def test_failed_renewal_invoice_makes_past_due(app: Flask, client: FlaskClient, 
     deliver_ok(client, checkout(c))
     deliver_ok(client, subscription_event("customer.subscription.created", c))
 
-    deliver_ok(client, invoice_event("invoice.payment_failed", c, at=P1 + 3600, period=(P1, P1 + 99),
+    deliver_ok(client, invoice_event("invoice.payment_failed", c, at=P1 + 3600,
+                                     period=(P1, P1 + 99),
                                      billing_reason="subscription_cycle"))
 
     assert subscription_row(app, c.subscription).status == "past_due"
@@ -303,7 +316,8 @@ def test_key_issued_once_and_widget_seeded_once(app: Flask, client: FlaskClient,
     assert key_state(app) == issued
 
 
-def test_users_table_never_holds_a_full_key(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+def test_users_table_never_holds_a_full_key(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     c = sim.Customer.make(13)
     deliver_ok(client, checkout(c))
     issued = users(app)[0].api_key_prefix
@@ -318,10 +332,12 @@ def test_users_table_never_holds_a_full_key(app: Flask, client: FlaskClient, run
 
 
 def user_values(app: Flask) -> list[str]:
-    return [str(value) for row in snapshot(app)["users"] for value in row.values() if value is not None]
+    return [str(value) for row in snapshot(app)["users"] for value in row.values()
+            if value is not None]
 
 
-def test_first_entitling_subscription_event_seeds_from_its_tier(app: Flask, client: FlaskClient) -> None:
+def test_first_entitling_subscription_event_seeds_from_its_tier(
+        app: Flask, client: FlaskClient) -> None:
     c = sim.Customer.make(14)
 
     deliver_ok(client, subscription_event("customer.subscription.created", c, price_id=BUSINESS))
@@ -342,7 +358,8 @@ def test_unentitled_event_issues_nothing_until_entitled(app: Flask, client: Flas
     assert prefix and configs == [("pro", WIDGET_DEFAULTS["pro"])]
 
 
-def test_events_after_a_revoke_never_reissue(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+def test_events_after_a_revoke_never_reissue(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     c = sim.Customer.make(16)
     deliver_ok(client, checkout(c))
     assert runner.invoke(args=["keys", "revoke", c.email]).exit_code == 0

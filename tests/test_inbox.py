@@ -1,4 +1,6 @@
-"""The inbox: duplicates change nothing, failures are recorded and heal on retry, and effects are atomic."""
+"""The inbox: duplicates change nothing, failures are recorded and heal on retry,
+and effects are atomic.
+"""
 from __future__ import annotations
 
 import json
@@ -34,7 +36,8 @@ from tests.lifecycles import lifecycle_full
 def everything(c: sim.Customer, api: str) -> list[dict[str, Any]]:
     events, _ = lifecycle_full(c, pro_price=PRO, business_price=BUSINESS, start=START,
                                api_version=api)
-    other = sim.event("customer.created", {"id": c.customer, "object": "customer", "email": c.email},
+    other = sim.event("customer.created",
+                      {"id": c.customer, "object": "customer", "email": c.email},
                       api_version=api)
     return [*events, other]
 
@@ -71,7 +74,8 @@ def test_inbox_row_keeps_the_event_as_received(app: Flask, client: FlaskClient, 
 
 
 def write_tiers(tmp_path: Path, extra_pro_price: str) -> Path:
-    tiers = [dict(tier, prices=[*tier["prices"], extra_pro_price]) if tier["name"] == "pro" else tier
+    tiers = [dict(tier, prices=[*tier["prices"], extra_pro_price]) if tier["name"] == "pro"
+             else tier
              for tier in TEST_TIERS]
     path = tmp_path / "tiers.json"
     path.write_text(json.dumps({"tiers": tiers}))
@@ -90,7 +94,8 @@ def test_unmapped_price_fails_loudly_then_heals_once_mapped(
     c = sim.Customer.make(3)
     if after_checkout:
         deliver_ok(client, checkout(c, api=api))
-    event = subscription_event("customer.subscription.updated", c, api=api, at=START + 10, price_id=UNMAPPED)
+    event = subscription_event("customer.subscription.updated", c, api=api, at=START + 10,
+                               price_id=UNMAPPED)
     state = snapshot(app, skip=("inbox_events",))
 
     for attempt in (1, 2):
@@ -117,7 +122,8 @@ def test_unmapped_price_fails_loudly_then_heals_once_mapped(
 @pytest.mark.parametrize(("type_", "price"), [
     ("customer.subscription.created", {"price_id": UNMAPPED}),
     ("customer.subscription.deleted", {"price_id": UNMAPPED, "status": "canceled"}),
-    ("customer.subscription.updated", {"price_id": UNMAPPED, "price_metadata": {"tier": "platinum"}}),
+    ("customer.subscription.updated",
+     {"price_id": UNMAPPED, "price_metadata": {"tier": "platinum"}}),
 ], ids=["created", "deleted", "metadata-names-no-tier"])
 def test_failed_event_leaves_no_partial_state(app: Flask, client: FlaskClient, type_: str,
                                              price: dict[str, Any]) -> None:
@@ -147,7 +153,8 @@ def test_stale_event_is_processed_and_changes_nothing(app: Flask, client: FlaskC
     assert subscription_row(app, c.subscription).tier == "business"
 
 
-def test_ignored_event_is_stored_and_its_redelivery_is_a_duplicate(app: Flask, client: FlaskClient) -> None:
+def test_ignored_event_is_stored_and_its_redelivery_is_a_duplicate(app: Flask,
+                                                                   client: FlaskClient) -> None:
     c = sim.Customer.make(6)
     event = checkout(c, mode="payment", subscription=None)
 

@@ -85,7 +85,7 @@ def user_of(app: Flask, customer_id: str) -> User | None:
         found = db.session.scalars(select(User).where(User.stripe_customer_id == customer_id))
         user = found.one_or_none()
         if user is not None:
-            [*user.subscriptions]  # loaded before the session ends
+            _ = [*user.subscriptions]  # loaded before the session ends
             db.session.expunge_all()
         return user
 

@@ -36,7 +36,8 @@ def test_text_format_logs_plain_lines(app: Flask, database_url: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     event = deliver_with_format(database_url, "text")
 
-    assert f"INFO subsvc.inbox: Successfully processed event {event['id']}" in capsys.readouterr().out
+    assert f"INFO subsvc.inbox: Successfully processed event {event['id']}" in \
+        capsys.readouterr().out
 
 
 def test_json_lines_carry_the_event_fields_as_fields(app: Flask, database_url: str,

@@ -67,12 +67,13 @@ def customer_state(app: Flask, customer: sim.Customer, expected_sub: str) -> dic
         user = users[0]
         status = user_status(db.session, user, Policy())
         subs = sorted(
-            ("deciding" if s.stripe_subscription_id == expected_sub else "other", s.status, s.price_id,
-             s.tier, s.cancel_at_period_end, s.cancel_at, s.current_period_end,
+            ("deciding" if s.stripe_subscription_id == expected_sub else "other", s.status,
+             s.price_id, s.tier, s.cancel_at_period_end, s.cancel_at, s.current_period_end,
              s.checkout_session_id is not None)
             for s in user.subscriptions)
         return {
-            "email": user.email == customer.email, "external_id": user.external_id == customer.external_id,
+            "email": user.email == customer.email,
+            "external_id": user.external_id == customer.external_id,
             "customer": user.stripe_customer_id == customer.customer,
             "tier": status["tier"], "entitled": status["entitled"],
             "deciding": status["subscription"]["id"] == expected_sub,

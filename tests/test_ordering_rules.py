@@ -215,7 +215,8 @@ CASES: dict[str, tuple[Case, tuple[str, str | None, str | None, int | None]]] = 
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_every_arrival_order_gives_the_rule_state(app: Flask, client: FlaskClient, case: str) -> None:
+def test_every_arrival_order_gives_the_rule_state(app: Flask, client: FlaskClient,
+                                                  case: str) -> None:
     build, (status, price_id, tier, period_end) = CASES[case]
     for n, perm in enumerate(itertools.permutations(range(len(build(sim.Customer.make(0)))))):
         customer = sim.Customer.make(f"rule{n}")

@@ -39,13 +39,15 @@ CLIENT_THREADS = 24
 COPIES = (4, 8)
 # (lifecycle, API version) of each of the 12 customers: every pair once, then four more.
 JOURNEYS = [(name, api) for api in (sim.API_OLD, sim.API_NEW) for name in LIFECYCLES] + [
-    ("full", sim.API_NEW), ("past_due", sim.API_OLD), ("trial", sim.API_NEW), ("resubscribe", sim.API_OLD),
+    ("full", sim.API_NEW), ("past_due", sim.API_OLD), ("trial", sim.API_NEW),
+    ("resubscribe", sim.API_OLD),
 ]
 
 
 @pytest.fixture(params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    with fresh_database(request.param, tmp_path) as url, gunicorn(url, tmp_path, workers=WORKERS) as srv:
+    with fresh_database(request.param, tmp_path) as url, \
+            gunicorn(url, tmp_path, workers=WORKERS) as srv:
         yield srv
 
 
@@ -66,12 +68,14 @@ def test_every_event_delivered_many_times_at_once_is_applied_exactly_once(server
         expectations[c.email] = expected
     # Both doors lead to the same inbox: about a third of the copies use the internal endpoint.
     doors: list[Post] = [server.post_event, server.post_event, server.post_internal]
-    deliveries = [(rng.choice(doors), event) for event in events for _ in range(rng.randint(*COPIES))]
+    deliveries = [(rng.choice(doors), event)
+                  for event in events for _ in range(rng.randint(*COPIES))]
     rng.shuffle(deliveries)
 
     results = deliver_all(deliveries, threads=CLIENT_THREADS)
 
-    failed = [(eid, r) for eid, r in results if not (isinstance(r, Reply) and 200 <= r.status < 300)]
+    failed = [(eid, r) for eid, r in results
+              if not (isinstance(r, Reply) and 200 <= r.status < 300)]
     assert not failed, f"{len(failed)} failed deliveries, e.g. {failed[:5]}\n{server.alarms()}"
     answers: dict[str, Counter[str]] = defaultdict(Counter)
     for eid, reply in results:
@@ -86,8 +90,9 @@ def test_every_event_delivered_many_times_at_once_is_applied_exactly_once(server
         assert reply.status == 200, (email, reply)
         assert {key: reply.body[key] for key in ("tier", "entitled", "subscription")} == \
             expected_status(expected), email
-    assert query(server.database_url, "SELECT count(*), min(status), max(status) FROM inbox_events "
-                                      "WHERE status NOT IN ('processed', 'ignored')") == [(0, None, None)]
+    assert query(server.database_url,
+                 "SELECT count(*), min(status), max(status) FROM inbox_events "
+                 "WHERE status NOT IN ('processed', 'ignored')") == [(0, None, None)]
     assert server.alarms() == []
 
 
@@ -118,7 +123,8 @@ def test_events_about_one_new_customer_arriving_together_create_one_user(server:
                                for answer in ("processed", "duplicate")})
     users = query(server.database_url, "SELECT stripe_customer_id, email, external_id FROM users")
     assert sorted(users) == sorted((c.customer, c.email, c.external_id) for c in customers)
-    subscriptions = query(server.database_url, "SELECT s.stripe_subscription_id, u.stripe_customer_id "
-                                               "FROM subscriptions s JOIN users u ON u.id = s.user_id")
+    subscriptions = query(server.database_url,
+                          "SELECT s.stripe_subscription_id, u.stripe_customer_id "
+                          "FROM subscriptions s JOIN users u ON u.id = s.user_id")
     assert sorted(subscriptions) == sorted((c.subscription, c.customer) for c in customers)
     assert server.alarms() == []

@@ -1,4 +1,5 @@
-"""Faults under gunicorn: killed workers leave nothing partial and lose no event; a lost database is a 503.
+"""Faults under gunicorn: killed workers leave nothing partial and lose no event;
+a lost database is a 503.
 
 Nothing of ours is mocked: a worker is blocked on a real lock the test holds,
 and the database goes away because the TCP path to it is cut.
@@ -47,7 +48,8 @@ START = int(time.time()) - 30 * sim.DAY
 SILENT_DEADLINE = 15.0
 COPIES = 8
 # Words that would betray SQL or a stack trace in an answer body.
-LEAKS = re.compile(r"traceback|select |insert |update |psycopg|sqlalchemy|sqlite|operationalerror|file \"",
+LEAKS = re.compile(r"traceback|select |insert |update |psycopg|sqlalchemy|sqlite"
+                   r"|operationalerror|file \"",
                    re.IGNORECASE)
 
 
@@ -89,7 +91,8 @@ def test_worker_killed_inside_its_transaction_leaves_nothing_and_redelivery_proc
 
     # Nothing partial is visible; that the redelivery below is `processed`, not `duplicate`,
     # proves the dead transaction never committed either.
-    assert rows_about(server.database_url, checkout["id"], c) == {"inbox": 0, "users": 0, "subscriptions": 0}
+    assert rows_about(server.database_url, checkout["id"], c) == \
+        {"inbox": 0, "users": 0, "subscriptions": 0}
     server.wait_for_workers(1, excluding={worker})  # gunicorn replaced it
 
     reply = server.post_event(checkout)
@@ -97,7 +100,8 @@ def test_worker_killed_inside_its_transaction_leaves_nothing_and_redelivery_proc
     status = server.user_status(c.email).body
     assert (status["tier"], status["subscription"]["id"], status["subscription"]["status"]) == (
         "pro", c.subscription, "active")
-    assert rows_about(server.database_url, checkout["id"], c) == {"inbox": 1, "users": 1, "subscriptions": 1}
+    assert rows_about(server.database_url, checkout["id"], c) == \
+        {"inbox": 1, "users": 1, "subscriptions": 1}
     assert f"(pid:{worker})" in server.log()
 
 
@@ -170,7 +174,8 @@ def test_database_gone_answers_503_json_and_heals_without_restart(
     c, checkout = new_checkout()
     assert server.request("GET", "/readyz").status == 200
     proxy.stop()
-    for _ in range(3):  # several rounds, so that both workers (each with its own pool) meet the outage
+    # several rounds, so that both workers (each with its own pool) meet the outage
+    for _ in range(3):
         assert_unavailable(server.post_event(checkout))
         assert_unavailable(server.post_internal(checkout))
         assert_unavailable(server.request("GET", "/readyz"))

@@ -64,12 +64,14 @@ def test_legacy_plan_without_items_is_the_price(app: Flask, client: FlaskClient)
     deliver_ok(client, event)
 
     sub = subscription_row(app, c.subscription)
-    assert (sub.status, sub.price_id, sub.tier, sub.current_period_end) == ("active", PRO, "pro", at(P1))
+    assert (sub.status, sub.price_id, sub.tier, sub.current_period_end) == (
+        "active", PRO, "pro", at(P1))
 
 
 def test_an_unmapped_legacy_plan_fails_loudly(app: Flask, client: FlaskClient) -> None:
     c = sim.Customer.make(2)
-    event = subscription_event("customer.subscription.created", c, api=sim.API_LEGACY, price_id=UNMAPPED)
+    event = subscription_event("customer.subscription.created", c, api=sim.API_LEGACY,
+                               price_id=UNMAPPED)
 
     failed(client, event)
 
@@ -83,7 +85,8 @@ def test_a_subscription_event_naming_no_price_fails_loudly_even_when_stale(
         app: Flask, client: FlaskClient, api: str, stale: bool) -> None:
     c = sim.Customer.make(3)
     if stale:  # a newer event already decided the details: failing must not depend on arrival
-        deliver_ok(client, subscription_event("customer.subscription.updated", c, api=api, at=START + 60))
+        deliver_ok(client, subscription_event("customer.subscription.updated", c, api=api,
+                                              at=START + 60))
     event = without_price(subscription_event("customer.subscription.created", c, api=api))
 
     failed(client, event)
@@ -98,8 +101,8 @@ def test_deleted_payloads_carry_their_price_and_are_processed(
     c = sim.Customer.make(4)
     deliver_ok(client, subscription_event("customer.subscription.created", c, api=api))
 
-    deliver_ok(client, subscription_event("customer.subscription.deleted", c, api=api, at=START + 60,
-                                          status="canceled"))
+    deliver_ok(client, subscription_event("customer.subscription.deleted", c, api=api,
+                                          at=START + 60, status="canceled"))
 
     sub = subscription_row(app, c.subscription)
     assert (sub.status, sub.price_id, sub.tier) == ("canceled", PRO, "pro")
@@ -107,7 +110,8 @@ def test_deleted_payloads_carry_their_price_and_are_processed(
 
 # --- 3. entitled means "on a paid tier" -------------------------------------------------------
 
-def test_entitled_agrees_with_tier_while_the_tier_is_unknown(app: Flask, client: FlaskClient) -> None:
+def test_entitled_agrees_with_tier_while_the_tier_is_unknown(
+        app: Flask, client: FlaskClient) -> None:
     c = sim.Customer.make(5)
     deliver_ok(client, checkout(c, tier=None))  # active, but no metadata.tier: tier not known yet
 
@@ -116,7 +120,8 @@ def test_entitled_agrees_with_tier_while_the_tier_is_unknown(app: Flask, client:
         "free", False, "active")
 
     deliver_ok(client, subscription_event("customer.subscription.created", c, at=START + 5))
-    assert (status_of(client, c.email)["tier"], status_of(client, c.email)["entitled"]) == ("pro", True)
+    assert (status_of(client, c.email)["tier"], status_of(client, c.email)["entitled"]) == (
+        "pro", True)
 
 
 # --- 4. paused --------------------------------------------------------------------------------
@@ -148,7 +153,8 @@ def test_a_paid_invoice_does_not_resume_a_paused_subscription(
         body = status_of(client, c.email)
         assert (body["subscription"]["status"], body["tier"], body["entitled"]) == (
             status, tier, entitled), type_
-    assert subscription_row(app, c.subscription).current_period_end == at(expected["current_period_end"])
+    assert subscription_row(app, c.subscription).current_period_end == at(
+        expected["current_period_end"])
 
 
 @pytest.mark.parametrize("invoice_first", [True, False], ids=["invoice-first", "pause-first"])
@@ -164,7 +170,8 @@ def test_paused_converges_whichever_arrives_first(app: Flask, client: FlaskClien
         deliver_ok(client, event)
 
     body = status_of(client, c.email)
-    assert (body["subscription"]["status"], body["tier"], body["entitled"]) == ("paused", "free", False)
+    assert (body["subscription"]["status"], body["tier"], body["entitled"]) == (
+        "paused", "free", False)
 
 
 @pytest.mark.parametrize("type_", ["invoice.payment_failed", "invoice.paid"])
@@ -180,13 +187,16 @@ def test_an_invoice_newer_than_the_pause_leaves_it_paused(app: Flask, client: Fl
     assert subscription_row(app, c.subscription).status == "paused"
 
 
-def test_resume_older_than_an_invoice_lets_the_invoice_speak(app: Flask, client: FlaskClient) -> None:
-    """Pause, resume, then a failed invoice: past_due, in either arrival order of resume and invoice."""
+def test_resume_older_than_an_invoice_lets_the_invoice_speak(
+        app: Flask, client: FlaskClient) -> None:
+    """Pause, resume, then a failed invoice: past_due, in either arrival order of resume and
+    invoice."""
     c = sim.Customer.make(8)
     deliver_ok(client, subscription_event("customer.subscription.created", c))
     pause = subscription_event("customer.subscription.paused", c, at=START + 10, status="paused")
     resume = subscription_event("customer.subscription.resumed", c, at=START + 20)
-    fail = invoice_event("invoice.payment_failed", c, at=START + 30, billing_reason="subscription_cycle")
+    fail = invoice_event("invoice.payment_failed", c, at=START + 30,
+                         billing_reason="subscription_cycle")
     for event in (pause, fail, resume):
         deliver_ok(client, event)
 
@@ -200,10 +210,11 @@ def test_mixed_interval_subscription_ends_its_period_at_the_earliest_item(
         app: Flask, client: FlaskClient, api: str) -> None:
     c = sim.Customer.make(9)
     yearly = sim.price(lookup_key="support_yearly", interval="year", unit_amount=9900)
-    created = subscription_event("customer.subscription.created", c, api=api, extra_prices=[yearly],
-                                 extra_periods=[(START, YEAR)])
+    created = subscription_event("customer.subscription.created", c, api=api,
+                                 extra_prices=[yearly], extra_periods=[(START, YEAR)])
     renewed = subscription_event("customer.subscription.updated", c, api=api, at=P1 + 1,
-                                 period=(P1, P2), extra_prices=[yearly], extra_periods=[(START, YEAR)])
+                                 period=(P1, P2), extra_prices=[yearly],
+                                 extra_periods=[(START, YEAR)])
 
     deliver_ok(client, renewed)  # newest first: the older event must not move the period back
     deliver_ok(client, created)
@@ -216,7 +227,8 @@ def test_mixed_interval_subscription_ends_its_period_at_the_earliest_item(
 def test_an_invoice_billing_items_of_mixed_intervals_ends_at_the_earliest_line(
         app: Flask, client: FlaskClient, api: str) -> None:
     c = sim.Customer.make(10)
-    yearly = {"price_id": "price_1SupportYearly0000000", "amount": 9900, "start": START, "end": YEAR}
+    yearly = {"price_id": "price_1SupportYearly0000000", "amount": 9900, "start": START,
+              "end": YEAR}
 
     deliver_ok(client, invoice_event("invoice.paid", c, api=api, extra_lines=[yearly]))
 
@@ -252,14 +264,16 @@ def test_customer_account_is_the_identity_when_both_are_named() -> None:
     mirrored = obj | {"customer": "cus_NffrFeUfNV2Hib"}
     event = parse_event(sim.dumps(sim.event("customer.subscription.updated", mirrored)))
     assert event.customer_id == "acct_1MoRdlLgUG5tbmjc"
-    v1 = parse_event(sim.dumps(sim.event("x", obj | {"customer": "cus_1", "customer_account": None})))
+    v1 = parse_event(sim.dumps(sim.event("x", obj | {"customer": "cus_1",
+                                                     "customer_account": None})))
     assert v1.customer_id == "cus_1"
 
 
 # --- 7. partial payments ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("type_", ["invoice.payment_succeeded", "invoice.paid"])
-def test_a_partly_paid_invoice_is_not_a_paid_one(app: Flask, client: FlaskClient, type_: str) -> None:
+def test_a_partly_paid_invoice_is_not_a_paid_one(
+        app: Flask, client: FlaskClient, type_: str) -> None:
     c = sim.Customer.make(12)
     deliver_ok(client, subscription_event("customer.subscription.created", c, status="past_due"))
     partial = invoice_event(type_, c, at=START + 10, paid=False, amount_paid=500,
@@ -279,8 +293,9 @@ def test_an_invoice_without_status_is_read_by_its_paid_flag(
     c = sim.Customer.make(13)
     deliver_ok(client, subscription_event("customer.subscription.created", c, api=sim.API_LEGACY,
                                           status="past_due"))
-    event = invoice_event("invoice.payment_succeeded", c, api=sim.API_LEGACY, at=START + 10, paid=paid,
-                          amount_paid=1900 if paid else 700, billing_reason="subscription_cycle")
+    event = invoice_event("invoice.payment_succeeded", c, api=sim.API_LEGACY, at=START + 10,
+                          paid=paid, amount_paid=1900 if paid else 700,
+                          billing_reason="subscription_cycle")
     obj = event["data"]["object"]
     assert "status" not in obj and obj["paid"] is paid
 
@@ -293,9 +308,11 @@ def test_an_invoice_without_status_is_read_by_its_paid_flag(
 def test_a_paid_zero_invoice_says_nothing_of_status_but_its_period_stands(
         app: Flask, client: FlaskClient, api: str) -> None:
     c = sim.Customer.make(14)
-    deliver_ok(client, subscription_event("customer.subscription.created", c, api=api, status="trialing"))
+    deliver_ok(client, subscription_event("customer.subscription.created", c, api=api,
+                                          status="trialing"))
 
-    deliver_ok(client, invoice_event("invoice.paid", c, api=api, at=START + 10, amount=0, period=(P1, P2)))
+    deliver_ok(client, invoice_event("invoice.paid", c, api=api, at=START + 10, amount=0,
+                                     period=(P1, P2)))
 
     sub = subscription_row(app, c.subscription)
     assert (sub.status, sub.current_period_end) == ("trialing", at(P2))

@@ -1,4 +1,6 @@
-"""Stripe-Signature verification at the public endpoint: real HMAC headers, tolerance, secret rolling."""
+"""Stripe-Signature verification at the public endpoint:
+real HMAC headers, tolerance, secret rolling.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -63,7 +65,8 @@ def post(client: FlaskClient, case: Case) -> tuple[dict[str, Any], Any]:
 
 
 @pytest.mark.parametrize("case", REJECTED)
-def test_bad_signature_is_rejected_and_changes_nothing(app: Flask, client: FlaskClient, case: str) -> None:
+def test_bad_signature_is_rejected_and_changes_nothing(app: Flask, client: FlaskClient,
+                                                       case: str) -> None:
     before = snapshot(app)
 
     _, response = post(client, REJECTED[case])
@@ -96,13 +99,15 @@ def test_secret_rolling_accepts_every_configured_secret(
     event, response = post(client, lambda body, ts: (sim.sign(body, secret, ts), body))
 
     assert response.status_code == status
-    assert response.get_json() == (answer(event) if status == 200 else {"error": "invalid_signature"})
+    assert response.get_json() == \
+        (answer(event) if status == 200 else {"error": "invalid_signature"})
     assert len(inbox(app)) == (1 if status == 200 else 0)
 
 
 @pytest.mark.parametrize("config_overrides", [{"STRIPE_WEBHOOK_TOLERANCE": 60}], indirect=True)
 @pytest.mark.parametrize(("age", "status"), [(30, 200), (90, 400)])
-def test_configured_tolerance_is_honoured(app: Flask, client: FlaskClient, age: int, status: int) -> None:
+def test_configured_tolerance_is_honoured(app: Flask, client: FlaskClient, age: int,
+                                          status: int) -> None:
     _, response = post(client, lambda body, ts: (sim.sign(body, WEBHOOK_SECRET, ts - age), body))
 
     assert response.status_code == status

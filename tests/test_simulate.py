@@ -28,7 +28,8 @@ def _sub(api: str, **kw: Any) -> dict[str, Any]:
 def _inv(api: str, **kw: Any) -> dict[str, Any]:
     kw.setdefault("period_start", sim.add_interval(START))
     kw.setdefault("period_end", sim.add_interval(START, n=2))
-    return sim.invoice(customer="cus_X", subscription="sub_X", price_id="price_pro", api_version=api, **kw)
+    return sim.invoice(customer="cus_X", subscription="sub_X", price_id="price_pro",
+                       api_version=api, **kw)
 
 
 def test_new_id_shapes() -> None:
@@ -51,7 +52,8 @@ def test_signature_verifies_with_stripe(payload_type: type) -> None:
     body = sim.dumps(ev)
     payload = body if payload_type is bytes else body.decode()
     header = sim.sign(payload, SECRET, timestamp=1_700_000_000)
-    assert header == stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET, 1_700_000_000)
+    assert header == stripe.WebhookSignature.generate_signature_header(
+        body.decode(), SECRET, 1_700_000_000)
     assert stripe.WebhookSignature.verify_header(payload, header, SECRET)
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.WebhookSignature.verify_header(payload, header, "whsec_wrong")
@@ -90,18 +92,21 @@ def test_subscription_period_location_by_version() -> None:
     for sub in (old, new):
         assert list(sub)[:2] == ["id", "object"] and sub["object"] == "subscription"
         p = sub["items"]["data"][0]["price"]
-        assert p["id"] == "price_pro" and p["object"] == "price" and p["recurring"]["interval"] == "month"
+        assert (p["id"] == "price_pro" and p["object"] == "price"
+                and p["recurring"]["interval"] == "month")
         assert p["product"].startswith("prod_")
 
 
 def test_subscription_options() -> None:
     extra = sim.price(lookup_key="seats", unit_amount=500)
-    sub = _sub(sim.API_NEW, lookup_key="pro_monthly", price_metadata={"tier": "pro"}, extra_prices=[extra],
-               cancel_at_period_end=True, cancel_at=sim.add_interval(START), canceled_at=START + 5,
+    sub = _sub(sim.API_NEW, lookup_key="pro_monthly", price_metadata={"tier": "pro"},
+               extra_prices=[extra], cancel_at_period_end=True,
+               cancel_at=sim.add_interval(START), canceled_at=START + 5,
                trial_end=START + 86_400)
     items = sub["items"]["data"]
     assert [i["price"]["id"] for i in items] == ["price_pro", extra["id"]]
-    assert items[0]["price"]["lookup_key"] == "pro_monthly" and items[0]["price"]["metadata"] == {"tier": "pro"}
+    assert (items[0]["price"]["lookup_key"] == "pro_monthly"
+            and items[0]["price"]["metadata"] == {"tier": "pro"})
     assert sub["items"]["total_count"] == 2
     assert sub["cancel_at_period_end"] is True and sub["canceled_at"] == START + 5
     assert sub["trial_end"] == START + 86_400 and sub["trial_start"] == sub["created"]
@@ -133,16 +138,19 @@ def test_renewal_invoice_period_looks_back() -> None:
         inv = _inv(api, period_start=p1, period_end=p2)
         assert inv["lines"]["data"][-1]["period"] == {"start": p1, "end": p2}
         assert (inv["period_start"], inv["period_end"]) == (START, p1)
-        first = _inv(api, period_start=START, period_end=p1, billing_reason="subscription_create", created=START)
+        first = _inv(api, period_start=START, period_end=p1, billing_reason="subscription_create",
+                     created=START)
         assert first["period_start"] == first["period_end"] == START
 
 
 def test_proration_lines_keep_order_and_periods() -> None:
     p1, p2 = sim.add_interval(START), sim.add_interval(START, n=2)
-    prorations = [{"price_id": "price_biz", "amount": 1500, "start": START + 10 * 86_400, "end": p1},
-                  {"price_id": "price_biz", "amount": 700, "start": p1, "end": p2 + 86_400}]
+    prorations = [
+        {"price_id": "price_biz", "amount": 1500, "start": START + 10 * 86_400, "end": p1},
+        {"price_id": "price_biz", "amount": 700, "start": p1, "end": p2 + 86_400}]
     for api in APIS:
-        lines = _inv(api, period_start=p1, period_end=p2, proration_lines=prorations)["lines"]["data"]
+        lines = _inv(api, period_start=p1, period_end=p2,
+                     proration_lines=prorations)["lines"]["data"]
         assert [ln["period"]["end"] for ln in lines] == [p1, p2 + 86_400, p2]
         if api == sim.API_OLD:
             assert [(ln["type"], ln["proration"]) for ln in lines] == [
@@ -161,19 +169,22 @@ def test_unpaid_invoice() -> None:
 
 
 def test_checkout_session_modes() -> None:
-    cs = sim.checkout_session(customer="cus_X", subscription="sub_X", email="a@example.com", tier="pro",
-                              client_reference_id="user_1")
-    assert cs["id"].startswith("cs_test_") and cs["status"] == "complete" and cs["mode"] == "subscription"
+    cs = sim.checkout_session(customer="cus_X", subscription="sub_X", email="a@example.com",
+                              tier="pro", client_reference_id="user_1")
+    assert (cs["id"].startswith("cs_test_") and cs["status"] == "complete"
+            and cs["mode"] == "subscription")
     assert cs["metadata"] == {"tier": "pro"} and cs["subscription"] == "sub_X"
     assert cs["customer_details"]["email"] == cs["customer_email"] == "a@example.com"
     pay = sim.checkout_session(customer="cus_X", subscription="sub_X", mode="payment")
-    assert pay["subscription"] is None and pay["payment_intent"].startswith("pi_") and pay["metadata"] == {}
+    assert (pay["subscription"] is None and pay["payment_intent"].startswith("pi_")
+            and pay["metadata"] == {})
 
 
 def test_customer_make() -> None:
     c = sim.Customer.make(7)
     assert (c.email, c.external_id) == ("user7@example.com", "user_7")
-    assert c.customer.startswith("cus_") and c.subscription.startswith("sub_") and c.session.startswith("cs_")
+    assert (c.customer.startswith("cus_") and c.subscription.startswith("sub_")
+            and c.session.startswith("cs_"))
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -200,9 +211,12 @@ def test_lifecycle_ordering_and_expectations(name: str, api: str) -> None:
     for s in subs:
         assert ("current_period_end" in s) is (api == sim.API_OLD)
     last = [s for s in subs if s["id"] == expected["subscription_id"]][-1]
-    period_end = last["current_period_end"] if api == sim.API_OLD else last["items"]["data"][0]["current_period_end"]
-    assert (last["status"], last["items"]["data"][0]["price"]["id"], period_end, last["cancel_at_period_end"]) == (
-        expected["status"], expected["price_id"], expected["current_period_end"], expected["cancel_at_period_end"])
+    period_end = (last["current_period_end"] if api == sim.API_OLD
+                  else last["items"]["data"][0]["current_period_end"])
+    assert (last["status"], last["items"]["data"][0]["price"]["id"], period_end,
+            last["cancel_at_period_end"]) == (
+        expected["status"], expected["price_id"], expected["current_period_end"],
+        expected["cancel_at_period_end"])
 
 
 def test_full_lifecycle_details() -> None:
@@ -210,9 +224,10 @@ def test_full_lifecycle_details() -> None:
     events, expected = lifecycle_full(c, pro_price="price_pro", business_price="price_biz",
                                       start=START)
     assert [e["type"] for e in events] == [
-        "checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
-        "invoice.payment_succeeded", "invoice.paid", "customer.subscription.updated", "invoice.paid",
-        "customer.subscription.updated", "customer.subscription.updated", "customer.subscription.deleted"]
+        "checkout.session.completed", "customer.subscription.created",
+        "customer.subscription.updated", "invoice.payment_succeeded", "invoice.paid",
+        "customer.subscription.updated", "invoice.paid", "customer.subscription.updated",
+        "customer.subscription.updated", "customer.subscription.deleted"]
     assert len({e["created"] for e in events[:5]}) == 1
     later = [e["created"] for e in events[4:]]
     assert all(a < b for a, b in itertools.pairwise(later))
@@ -240,7 +255,8 @@ def test_resubscribe_uses_new_subscription() -> None:
     assert expected["subscription_id"] != c.subscription
     sessions = [e["data"]["object"] for e in events if e["type"] == "checkout.session.completed"]
     assert [s["subscription"] for s in sessions] == [c.subscription, expected["subscription_id"]]
-    assert sessions[0]["id"] != sessions[1]["id"] and {s["customer"] for s in sessions} == {c.customer}
+    assert (sessions[0]["id"] != sessions[1]["id"]
+            and {s["customer"] for s in sessions} == {c.customer})
 
 
 def test_lifecycle_by_name() -> None:
@@ -268,9 +284,11 @@ def test_legacy_subscription_carries_its_plan_and_no_items() -> None:
 def test_legacy_invoice_has_no_status_and_its_lines_name_plans() -> None:
     for paid in (True, False):
         inv = _inv(sim.API_LEGACY, paid=paid)
-        assert "status" not in inv and (inv["paid"], inv["closed"], inv["subscription"]) == (paid, paid, "sub_X")
+        assert "status" not in inv and (inv["paid"], inv["closed"], inv["subscription"]) == (
+            paid, paid, "sub_X")
         [line] = inv["lines"]["data"]
-        assert (line["type"], line["plan"]["id"], line["proration"]) == ("subscription", "price_pro", False)
+        assert (line["type"], line["plan"]["id"], line["proration"]) == (
+            "subscription", "price_pro", False)
         assert "price" not in line
 
 
@@ -296,9 +314,11 @@ def test_endive_subscription_fields() -> None:
     active = _sub(sim.API_ENDIVE)
     assert active["customer_account"] is None and active["customer"] == "cus_X"
     assert active["billing_mode"]["type"] == "flexible" and active["status_details"] is None
-    paused = _sub(sim.API_ENDIVE, status="paused", paused_at=START + 9, pause_reason="final_payment_failure")
-    assert paused["status_details"] == {"paused": {"subscription": {"type": "final_payment_failure"},
-                                                   "transitioned_at": START + 9, "type": "subscription"}}
+    paused = _sub(sim.API_ENDIVE, status="paused", paused_at=START + 9,
+                  pause_reason="final_payment_failure")
+    assert paused["status_details"] == {"paused": {
+        "subscription": {"type": "final_payment_failure"},
+        "transitioned_at": START + 9, "type": "subscription"}}
     for api in (sim.API_OLD, sim.API_NEW):
         assert "customer_account" not in _sub(api) and "billing_mode" not in _sub(api)
 
@@ -307,15 +327,19 @@ def test_mixed_interval_items_and_lines() -> None:
     year = sim.add_interval(START, "year")
     yearly = sim.price(price_id="price_yearly", interval="year")
     sub = _sub(sim.API_NEW, extra_prices=[yearly], extra_periods=[(START, year)])
-    assert [i["current_period_end"] for i in sub["items"]["data"]] == [sim.add_interval(START), year]
-    inv = _inv(sim.API_NEW, extra_lines=[{"price_id": "price_yearly", "amount": 9900, "start": START, "end": year}])
-    assert [ln["period"]["end"] for ln in inv["lines"]["data"]] == [sim.add_interval(START, n=2), year]
+    assert [i["current_period_end"] for i in sub["items"]["data"]] == [
+        sim.add_interval(START), year]
+    inv = _inv(sim.API_NEW, extra_lines=[{"price_id": "price_yearly", "amount": 9900,
+                                          "start": START, "end": year}])
+    assert [ln["period"]["end"] for ln in inv["lines"]["data"]] == [
+        sim.add_interval(START, n=2), year]
     assert inv["total"] == 1900 + 9900
 
 
 def test_partial_payment_leaves_the_invoice_open() -> None:
     inv = _inv(sim.API_NEW, paid=False, amount_paid=500)
-    assert (inv["status"], inv["amount_due"], inv["amount_paid"], inv["amount_remaining"]) == ("open", 1900, 500, 1400)
+    assert (inv["status"], inv["amount_due"], inv["amount_paid"], inv["amount_remaining"]) == (
+        "open", 1900, 500, 1400)
 
 
 @pytest.mark.parametrize("api", [sim.API_OLD, sim.API_NEW, sim.API_ENDIVE])
@@ -328,7 +352,8 @@ def test_paused_lifecycle(api: str) -> None:
     kinds = [(e["type"], e["data"]["object"]["status"]) for e in events]
     assert ("customer.subscription.paused", "paused") in kinds and kinds[-2] == (
         "customer.subscription.resumed", "active")
-    failed, paid = (e["data"]["object"] for e in events if e["data"]["object"]["object"] == "invoice"
+    failed, paid = (e["data"]["object"] for e in events
+                    if e["data"]["object"]["object"] == "invoice"
                     and e["data"]["object"]["billing_reason"] == "subscription_cycle")
     assert failed["id"] == paid["id"]  # the customer pays the very invoice that failed
     assert events[-3]["created"] > events[6]["created"]  # ... after the pause

@@ -75,7 +75,8 @@ def test_admin_lookup_answers_the_same_json_case_insensitively(
     assert (response.status_code, response.get_json()) == (200, me)
 
 
-def test_user_without_subscription_is_free(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+def test_user_without_subscription_is_free(app: Flask, client: FlaskClient,
+                                           runner: FlaskCliRunner) -> None:
     assert runner.invoke(args=["users", "create", "solo@example.com"]).exit_code == 0
     key = rotate_key(runner, "solo@example.com")
     [user] = users(app)
@@ -113,10 +114,10 @@ def test_subscription_shown_is_the_most_recent_when_none_decides(client: FlaskCl
     lambda key: {"Authorization": key},
     lambda key: {"Authorization": f"Basic {key}"},
     lambda key: bearer(ADMIN_TOKEN),
-], ids=["missing", "empty", "scheme-only", "unknown-key", "truncated", "longer", "no-scheme", "basic",
-        "admin-token"])
-def test_me_without_a_valid_key_is_unauthorized(app: Flask, client: FlaskClient, runner: FlaskCliRunner,
-                                                make_headers: Any) -> None:
+], ids=["missing", "empty", "scheme-only", "unknown-key", "truncated", "longer", "no-scheme",
+        "basic", "admin-token"])
+def test_me_without_a_valid_key_is_unauthorized(app: Flask, client: FlaskClient,
+                                                runner: FlaskCliRunner, make_headers: Any) -> None:
     c = sim.Customer.make(4)
     subscribe(client, c)
     key = rotate_key(runner, c.email)
@@ -145,8 +146,8 @@ def test_rotated_out_key_is_unauthorized(client: FlaskClient, runner: FlaskCliRu
     (bearer(ADMIN_TOKEN[:-1]), 401),
     ({"Authorization": ADMIN_TOKEN}, 401),
 ], ids=["right", "missing", "wrong", "prefix", "no-scheme"])
-def test_admin_lookup_needs_the_admin_token(app: Flask, client: FlaskClient, headers: dict[str, str],
-                                            status: int) -> None:
+def test_admin_lookup_needs_the_admin_token(app: Flask, client: FlaskClient,
+                                            headers: dict[str, str], status: int) -> None:
     c = sim.Customer.make(6)
     subscribe(client, c)
     before = snapshot(app)

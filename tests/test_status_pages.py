@@ -21,14 +21,14 @@ REVEAL_FORM = '<form method="post" action="/status/welcome"'
 ALREADY_SHOWN = "already shown"
 
 
-def subscribe(client: FlaskClient, email: str = "ada@example.com", *, customer: sim.Customer | None = None,
-              **sub_fields: Any) -> sim.Customer:
+def subscribe(client: FlaskClient, email: str = "ada@example.com", *,
+              customer: sim.Customer | None = None, **sub_fields: Any) -> sim.Customer:
     """A real checkout: signed checkout.session.completed, then customer.subscription.created."""
     c = dataclasses.replace(customer or sim.Customer.make("ada"), email=email)
     start = now() - 60  # well within WELCOME_REVEAL_HOURS
     session = sim.checkout_session(customer=c.customer, subscription=c.subscription, email=c.email,
-                                   client_reference_id=c.external_id, tier="pro", session_id=c.session,
-                                   created=start - 60)
+                                   client_reference_id=c.external_id, tier="pro",
+                                   session_id=c.session, created=start - 60)
     sub = sim.subscription(customer=c.customer, sub_id=c.subscription, price_id=PRO,
                            lookup_key="pro_monthly", period_start=start,
                            period_end=sim.add_interval(start), **sub_fields)
@@ -68,7 +68,7 @@ def assert_private(response: Any) -> None:
     assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
-# --- GET/POST /status ----------------------------------------------------------------------------------------
+# --- GET/POST /status -----------------------------------------------------------------------------
 
 
 def test_lookup_form_asks_for_the_key_in_a_password_field(client: FlaskClient) -> None:
@@ -145,7 +145,7 @@ def test_a_cancel_at_date_of_its_own_is_the_end_date(client: FlaskClient) -> Non
                                               "The pro tier stays until then.")
 
 
-# --- GET /status/users -------------------------------------------------------------------------------------
+# --- GET /status/users ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("username", ["ops", "", "anyone@example.com"])
@@ -171,13 +171,15 @@ def test_operators_see_a_users_status_with_basic_auth(client: FlaskClient, usern
 def test_operator_page_challenges_without_the_admin_password(client: FlaskClient,
                                                              headers: dict[str, str]) -> None:
     subscribe(client)
-    response = client.get("/status/users", query_string={"email": "ada@example.com"}, headers=headers)
+    response = client.get("/status/users", query_string={"email": "ada@example.com"},
+                          headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="subsvc"'
     assert "ada@example.com" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("config_overrides", [{"STATUS_ADMIN_TOKEN": None}, {"STATUS_ADMIN_TOKEN": ""}])
+@pytest.mark.parametrize("config_overrides",
+                         [{"STATUS_ADMIN_TOKEN": None}, {"STATUS_ADMIN_TOKEN": ""}])
 def test_operator_page_is_off_without_an_admin_token(client: FlaskClient) -> None:
     response = client.get("/status/users", query_string={"email": "ada@example.com"},
                           headers=basic("ops", ""))
@@ -208,7 +210,7 @@ def test_pages_escape_data_from_stripe(client: FlaskClient) -> None:
     assert "ada&lt;b&gt;x&lt;/b&gt;@example.com" in body and "<b>" not in body
 
 
-# --- GET /status/welcome ----------------------------------------------------------------------------------
+# --- GET /status/welcome --------------------------------------------------------------------------
 
 
 def test_pressing_the_button_replaces_the_unseen_key_with_one_shown_once(
@@ -256,12 +258,14 @@ def test_later_welcome_views_say_the_key_was_already_shown(app: Flask, client: F
 def test_another_checkout_of_the_same_user_does_not_reveal_again(client: FlaskClient) -> None:
     first = subscribe(client)
     key = reveal(client, first)
-    again = dataclasses.replace(first, subscription=sim.new_id("sub"), session=f"cs_test_b2{'x' * 56}")
+    again = dataclasses.replace(first, subscription=sim.new_id("sub"),
+                                session=f"cs_test_b2{'x' * 56}")
     subscribe(client, customer=again)
     for view in (welcome, press_reveal):
         body = view(client, again.session).get_data(as_text=True)
         assert ALREADY_SHOWN in body and not FULL_KEY.search(body)
-    assert client.get("/status/api/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert client.get("/status/api/me",
+                      headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
 
 def test_welcome_does_not_reveal_after_the_operator_rotated_the_key(client: FlaskClient,
@@ -300,7 +304,8 @@ def test_welcome_waits_for_the_webhook_then_reveals(client: FlaskClient) -> None
     {"session_id": "cs_test_<script>"}, {"session_id": "cs_" + "a" * 300},
     {"session_id": " cs_test_a1abc"},
 ])
-def test_welcome_rejects_a_missing_or_malformed_session_id(client: FlaskClient, query: dict[str, str]) -> None:
+def test_welcome_rejects_a_missing_or_malformed_session_id(
+        client: FlaskClient, query: dict[str, str]) -> None:
     for response in (client.get("/status/welcome", query_string=query),
                      client.post("/status/welcome", data=query)):
         body = response.get_data(as_text=True)

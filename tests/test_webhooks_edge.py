@@ -1,4 +1,5 @@
-"""The public endpoint's answer table, the internal endpoint, their log lines, and secrets kept out."""
+"""The public endpoint's answer table, the internal endpoint, their log lines, and secrets
+kept out."""
 from __future__ import annotations
 
 import logging
@@ -39,26 +40,29 @@ def one_off_invoice(api: str) -> Json:
     invoice = event["data"]["object"]
     invoice.update(subscription=None) if api == sim.API_OLD else invoice.update(parent=None)
     for line in invoice["lines"]["data"]:
-        line.update(subscription=None, type="invoiceitem") if api == sim.API_OLD else line.update(parent=None)
+        (line.update(subscription=None, type="invoiceitem") if api == sim.API_OLD
+         else line.update(parent=None))
     return event
 
 
 IGNORED: dict[str, Callable[[str], Json]] = {
-    "unknown-type": lambda api: sim.event("customer.deleted", {"id": "cus_Sqe1AuyLwHEG2x",
-                                                              "object": "customer"}, api_version=api),
+    "unknown-type": lambda api: sim.event(
+        "customer.deleted", {"id": "cus_Sqe1AuyLwHEG2x", "object": "customer"}, api_version=api),
     "customer-without-email": lambda api: sim.event("customer.updated", sim.customer(
         customer="cus_Sqe1AuyLwHEG2y", email=None, api_version=api), api_version=api),
     "payment-mode-checkout": lambda api: checkout(sim.Customer.make(2), api=api, mode="payment",
                                                   subscription=None),
     "setup-mode-checkout": lambda api: checkout(sim.Customer.make(3), api=api, mode="setup",
-                                                subscription=None, payment_status="no_payment_required"),
+                                                subscription=None,
+                                                payment_status="no_payment_required"),
     "one-off-invoice": one_off_invoice,
 }
 
 
 @pytest.mark.parametrize("api", [sim.API_OLD, sim.API_NEW])
 @pytest.mark.parametrize("case", IGNORED)
-def test_unhandled_events_are_stored_as_ignored(app: Flask, client: FlaskClient, case: str, api: str) -> None:
+def test_unhandled_events_are_stored_as_ignored(
+        app: Flask, client: FlaskClient, case: str, api: str) -> None:
     event = IGNORED[case](api)
 
     deliver_ok(client, event, "ignored")
@@ -124,7 +128,8 @@ def test_body_over_one_mebibyte_is_payload_too_large(app: Flask, client: FlaskCl
 def test_no_webhook_secret_is_not_configured(app: Flask, client: FlaskClient) -> None:
     before = snapshot(app)
 
-    response = deliver(client, subscription_event("customer.subscription.created", sim.Customer.make(7)))
+    response = deliver(client, subscription_event("customer.subscription.created",
+                                                  sim.Customer.make(7)))
 
     assert (response.status_code, response.get_json()) == (503, {"error": "not_configured"})
     assert snapshot(app) == before
@@ -144,13 +149,15 @@ def test_public_endpoint_logs_forwarding_and_success(client: FlaskClient,
     deliver_ok(client, event)
 
     assert f"Forwarding event {event['id']} (customer.subscription.created)" in caplog.messages
-    assert f"Successfully processed event {event['id']} (customer.subscription.created)" in caplog.messages
+    assert (f"Successfully processed event {event['id']} (customer.subscription.created)"
+            in caplog.messages)
 
 
 # --- internal endpoint -------------------------------------------------------------
 
 @pytest.mark.parametrize("secret", [
-    None, "", "wrong", INTERNAL_SECRET.upper(), INTERNAL_SECRET[:-1], INTERNAL_SECRET + "x", WEBHOOK_SECRET,
+    None, "", "wrong", INTERNAL_SECRET.upper(), INTERNAL_SECRET[:-1], INTERNAL_SECRET + "x",
+    WEBHOOK_SECRET,
 ], ids=["missing", "empty", "wrong", "other-case", "prefix", "longer", "webhook-secret"])
 def test_internal_endpoint_without_the_right_secret_is_unauthorized(
         app: Flask, client: FlaskClient, secret: str | None) -> None:
@@ -171,7 +178,8 @@ def test_internal_endpoint_gives_the_same_answers(app: Flask, client: FlaskClien
     failing = subscription_event("customer.subscription.updated", c, at=event["created"] + 5,
                                  price_id=UNMAPPED)
     ignored = IGNORED["unknown-type"](sim.API_NEW)
-    bad = client.post(INTERNAL_URL, data=b"not json", headers={"X-Internal-Secret": INTERNAL_SECRET})
+    bad = client.post(INTERNAL_URL, data=b"not json",
+                      headers={"X-Internal-Secret": INTERNAL_SECRET})
 
     answers = [deliver_internal(client, e) for e in (event, event, ignored, failing)]
 
@@ -180,13 +188,15 @@ def test_internal_endpoint_gives_the_same_answers(app: Flask, client: FlaskClien
         (500, {"error": "processing_failed", "event_id": failing["id"]}),
     ]
     assert (bad.status_code, bad.get_json()) == (400, {"error": "invalid_payload"})
-    assert f"Successfully processed event {event['id']} (customer.subscription.created)" in caplog.messages
+    assert (f"Successfully processed event {event['id']} (customer.subscription.created)"
+            in caplog.messages)
     assert not [m for m in caplog.messages if m.startswith("Forwarding event")]
     assert [row.status for row in inbox(app)] == ["processed", "ignored", "failed"]
 
 
 @pytest.mark.parametrize("config_overrides", [
-    {"INTERNAL_WEBHOOK_SECRET": None}, {"INTERNAL_WEBHOOK_SECRET": "too-short-31-characters-0123456"},
+    {"INTERNAL_WEBHOOK_SECRET": None},
+    {"INTERNAL_WEBHOOK_SECRET": "too-short-31-characters-0123456"},
 ], indirect=True, ids=["unset", "shorter-than-32"])
 @pytest.mark.parametrize("secret", [None, INTERNAL_SECRET, "too-short-31-characters-0123456"],
                          ids=["no-header", "header", "short-header"])
@@ -224,6 +234,7 @@ def test_no_secret_reaches_an_answer_or_the_log(app: Flask, client: FlaskClient,
     assert [r.status_code for r in responses] == [400, 400, 200, 500, 500, 401, 400]
     assert f"Failed to process event {failing['id']}" in caplog.text
     texts = [r.get_data(as_text=True) for r in responses] + [caplog.text]
-    for secret in (WEBHOOK_SECRET, "whsec_wrong_secret_0000", INTERNAL_SECRET, INTERNAL_SECRET[:-1], digest):
+    for secret in (WEBHOOK_SECRET, "whsec_wrong_secret_0000", INTERNAL_SECRET,
+                   INTERNAL_SECRET[:-1], digest):
         assert not [text for text in texts if secret in text]
     assert not [text for text in texts[:-1] if "Traceback" in text or "SELECT" in text.upper()]
