@@ -57,9 +57,10 @@ def change_or_create_subscription(session: DbSession, stripe_id: str, *,
     """`change(sub)` applied to the row for `stripe_id`, made for `user` if it is new.
 
     A new row is inserted with the change already applied (INSERT … ON CONFLICT DO NOTHING):
-    one statement instead of a SELECT that finds nothing, an INSERT and an UPDATE. A row
-    that exists (the subscription's own event came first, or another worker just made it)
-    is loaded and changed as get_or_create_subscription's would be.
+    one statement instead of a SELECT that finds nothing, an INSERT and an UPDATE. When the
+    insert does not happen (the subscription's own event came first, another worker just
+    made it, or another of the change's unique values is taken) the general path runs, as
+    it did before this shortcut: get_or_create_subscription, then the change and its flush.
     """
     draft = Subscription(**_new_row(stripe_id, customer_id, user))
     change(draft)  # a transient object: never in the session, so never flushed itself
@@ -67,7 +68,7 @@ def change_or_create_subscription(session: DbSession, stripe_id: str, *,
               if (value := getattr(draft, column.key)) is not None}
     sub = insert_if_absent(session, Subscription, values)
     if sub is None:
-        sub = find_subscription(session, stripe_id) or _missing(stripe_id)
+        sub = get_or_create_subscription(session, stripe_id, customer_id=customer_id, user=user)
         change(sub)
     return sub
 
