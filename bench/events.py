@@ -64,7 +64,7 @@ class EventFile:
         if first + count > self.count:
             raise ValueError(f"events {first}..{first + count} asked, the file has {self.count}")
         bounds = [first + count * i // threads for i in range(threads + 1)]
-        return [f"{self.offsets[a]}:{b - a}" for a, b in zip(bounds, bounds[1:])]
+        return [f"{self.offsets[a]}:{b - a}" for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def write_events(path: Path, count: int, secret: str, prices: Prices) -> EventFile:

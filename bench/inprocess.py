@@ -97,7 +97,8 @@ def _lookups(app: Any, keys: list[str], count: int) -> list[float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.inprocess",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--postgres", help="a Postgres URL (a fresh schema is used); default SQLite")
     p.add_argument("--events", type=int, default=1500)
     p.add_argument("--lookups", type=int, default=1000)

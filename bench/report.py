@@ -59,8 +59,10 @@ def mean_ratio(runs: Runs, a: str, b: str) -> float:
 
 
 def ratio(runs: Runs, a: str, b: str) -> str:
-    """Mean rate of b over a, and the range of the pairwise ratios (rep i of a with rep i of b)."""
-    pairs = [rb["rate"] / ra["rate"] for ra, rb in zip(runs[a], runs[b])]
+    """Mean rate of b over a, and the range of the pairwise ratios (rep i of a with rep i of b).
+
+    Both have plan.reps runs (scenarios.alternate), so the pairing is strict."""
+    pairs = [rb["rate"] / ra["rate"] for ra, rb in zip(runs[a], runs[b], strict=True)]
     spread = f" ({min(pairs):.2f}-{max(pairs):.2f})" if len(pairs) > 1 else ""
     return f"**{mean_ratio(runs, a, b):.2f}x**{spread}"
 
@@ -114,7 +116,7 @@ def checks_table(results: dict[str, Any]) -> list[str]:
         for name, rows in config["rows"].items():
             runs = [run for part in ("warm", "unique", "dup")
                     for run in config.get(part, {}).get(name, [])]
-            total = lambda key: sum(run[key] for run in runs)  # noqa: E731
+            total = lambda key, runs=runs: sum(run[key] for run in runs)  # noqa: E731
             app = f"subsvc, {int(name):,} stored" if name.isdigit() else name
             lines.append(f"| {config['kind']}, {config['workers']} workers | {app} |"
                          f" {total('requests'):,} | {total('processed'):,} /"

@@ -102,7 +102,8 @@ def plan_of(args: argparse.Namespace) -> Plan:
     duration = args.duration or (2.0 if quick else 10.0)
     workers = args.workers or ((2,) if quick else (2, 4))
     return Plan(kinds=kinds, pg_url=args.postgres, workers=workers,
-                load=Load(args.connections, duration, fixed_count=args.fixed_count), warmup=1.0 if quick else 2.0,
+                load=Load(args.connections, duration, fixed_count=args.fixed_count),
+                warmup=1.0 if quick else 2.0,
                 reps=args.reps or (1 if quick else 2), max_rate=args.max_rate,
                 lookup_users=args.lookup_users or (200 if quick else 1000),
                 history=history, threads=args.threads)
@@ -118,12 +119,13 @@ def run(plan: Plan, workdir: Path) -> dict:
         for workers in plan.workers:
             print(f"bench: {kind}, {workers} workers: floor and subsvc, alternating", flush=True)
             collect(results, "pairs", f"{kind}, {workers} workers",
-                    lambda: measure_pair(plan, kind, workers, events, ranges, workdir))
+                    lambda kind=kind, workers=workers:
+                    measure_pair(plan, kind, workers, events, ranges, workdir))
     if len(plan.history) == 2:
         for kind in plan.kinds:
             print(f"bench: {kind}: history {plan.history[0]:,} vs {plan.history[1]:,}", flush=True)
             collect(results, "history", f"{kind} history",
-                    lambda: measure_history(plan, kind, events, ranges, prices, workdir))
+                    lambda kind=kind: measure_history(plan, kind, events, ranges, prices, workdir))
     results["elapsed_s"] = time.monotonic() - began
     return results
 
