@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 13:32:21.135492
 
 """
@@ -83,13 +83,16 @@ def upgrade():
     sa.Column('last_event_created', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_subscriptions_user_id_users')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+                            name=op.f('fk_subscriptions_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
     sa.UniqueConstraint('checkout_session_id', name=op.f('uq_subscriptions_checkout_session_id')),
-    sa.UniqueConstraint('stripe_subscription_id', name=op.f('uq_subscriptions_stripe_subscription_id'))
+    sa.UniqueConstraint('stripe_subscription_id',
+                        name=op.f('uq_subscriptions_stripe_subscription_id'))
     )
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_subscriptions_stripe_customer_id'), ['stripe_customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_subscriptions_stripe_customer_id'),
+                              ['stripe_customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_subscriptions_user_id'), ['user_id'], unique=False)
 
     op.create_table('widget_configs',
@@ -98,7 +101,8 @@ def upgrade():
     sa.Column('seeded_from_tier', sa.String(length=64), nullable=False),
     sa.Column('config', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_widget_configs_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+                            name=op.f('fk_widget_configs_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_widget_configs')),
     sa.UniqueConstraint('user_id', name=op.f('uq_widget_configs_user_id'))
     )
