@@ -1,4 +1,4 @@
-"""subsvc's calls to Stripe's API: one configured StripeClient, rate-limited, with plain-dict answers.
+"""subsvc's calls to Stripe's API: one configured StripeClient, rate-limited, plain-dict answers.
 
 Used by thin events (fetch the related object), `flask stripe reconcile` and
 `flask doctor`. The webhook path itself never needs it: everything else runs

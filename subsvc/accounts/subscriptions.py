@@ -39,7 +39,8 @@ def find_subscription(session: DbSession, stripe_id: str) -> Subscription | None
 
 def get_or_create_subscription(session: DbSession, stripe_id: str, *, customer_id: str | None,
                                email: str | None = None, user: User | None = None) -> Subscription:
-    """The row for `stripe_id`; a new one belongs to `user`, else the customer's (made if need be)."""
+    """The row for `stripe_id`; a new one belongs to `user`, else the customer's (made if need
+    be)."""
     sub = find_subscription(session, stripe_id)
     if sub is not None:
         return sub
@@ -99,7 +100,8 @@ def apply_status(sub: Subscription, status: str, stamp: Stamp) -> bool:
 
 
 def outranks_details(sub: Subscription, status: str | None, stamp: Stamp) -> bool:
-    return details_version(status, stamp.source, stamp.created, stamp.event_id) > sub.details_version
+    version = details_version(status, stamp.source, stamp.created, stamp.event_id)
+    return version > sub.details_version
 
 
 def apply_details(sub: Subscription, status: str | None, stamp: Stamp, *,

@@ -42,7 +42,8 @@ def all_tiers(session: DbSession) -> list[Tier]:
 
 
 def tier_for_price(tiers: list[Tier], price: dict[str, Any]) -> Tier | None:
-    """The tier listing the price id or its lookup_key, else the one named by price.metadata.tier."""
+    """The tier listing the price id or its lookup_key, else the one named by
+    price.metadata.tier."""
     keys = {price.get("id"), price.get("lookup_key")} - {None}
     for tier in tiers:
         if keys.intersection(tier.prices or []):

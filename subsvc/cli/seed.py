@@ -111,12 +111,14 @@ def demo_command() -> None:
         raise click.ClickException(f"{exc}: run `flask seed tiers` first") from None
     except ProcessingFailed as exc:
         raise click.ClickException(
-            f"demo event {exc.extra.get('event_id')} failed; see `flask events list --status failed`"
+            f"demo event {exc.extra.get('event_id')} failed;"
+            " see `flask events list --status failed`"
         ) from None
     summary = ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
     click.echo(f"Demo events: {summary}")
     for user in DEMO_USERS:
         status = user_status(db.session, user_or_fail(user.email), policy())
         sub = status["subscription"] or {}
-        click.echo(f"{status['email']:<20} tier {status['tier']:<9} subscription {sub.get('status')}")
+        click.echo(f"{status['email']:<20} tier {status['tier']:<9}"
+                   f" subscription {sub.get('status')}")
     click.echo("Show a user's API key with `flask keys rotate EMAIL`.")

@@ -57,7 +57,8 @@ def simulate_command(type_: str, email: str, tier_name: str | None, price_id: st
     """Build a TYPE event, sign it and POST it; any unhandled TYPE makes an `ignored` event."""
     secrets = current_app.config["STRIPE_WEBHOOK_SECRET"]
     if not secrets:
-        raise click.ClickException("STRIPE_WEBHOOK_SECRET is not set: nothing to sign the event with")
+        raise click.ClickException(
+            "STRIPE_WEBHOOK_SECRET is not set: nothing to sign the event with")
     if tier_name and price_id:
         raise click.UsageError("give --tier or --price, not both")
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):

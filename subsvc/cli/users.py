@@ -27,7 +27,8 @@ def create_command(email: str, external_id: str | None) -> None:
     except IntegrityError:
         db.session.rollback()
         raise click.ClickException("a user with that email or external id exists") from None
-    click.echo(f"Created user {user.email}" + (f" ({user.external_id})" if user.external_id else ""))
+    click.echo(f"Created user {user.email}"
+               + (f" ({user.external_id})" if user.external_id else ""))
 
 
 @group.command("show")
@@ -41,10 +42,12 @@ def show_command(email: str, as_json: bool) -> None:
     sub = status["subscription"] or {}
     click.echo(f"email:        {status['email']}")
     click.echo(f"external id:  {status['external_id'] or '-'}")
-    click.echo(f"tier:         {status['tier']} ({'entitled' if status['entitled'] else 'not entitled'})")
+    entitled = "entitled" if status["entitled"] else "not entitled"
+    click.echo(f"tier:         {status['tier']} ({entitled})")
     click.echo(f"subscription: {sub.get('id', '-')} {sub.get('status', '')}".rstrip())
     if sub:
         click.echo(f"price:        {sub['price_id'] or '-'}")
         click.echo(f"period end:   {sub['current_period_end'] or '-'}"
                    + ("  (cancels at period end)" if sub["cancel_at_period_end"] else ""))
-    click.echo(f"api key:      {status['api_key_prefix'] + '…' if status['api_key_prefix'] else '-'}")
+    prefix = status["api_key_prefix"]
+    click.echo(f"api key:      {prefix + '…' if prefix else '-'}")

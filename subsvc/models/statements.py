@@ -63,7 +63,8 @@ def _claim_locked(table: Any, columns: tuple[str, ...]) -> Any:
     # lock, so they see everything the previous holder committed.
     ids = bindparam("lock_ns", type_=Integer), bindparam("lock_key", type_=Integer)
     lock = select(func.pg_advisory_xact_lock(*ids).label("locked")).cte("subject_lock")
-    rows = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).select_from(lock)
+    params = [bindparam(name, type_=table.c[name].type) for name in columns]
+    rows = select(*params).select_from(lock)
     insert = postgresql.insert(table).from_select(list(columns), rows)
     return insert.on_conflict_do_nothing().returning(table.c.id)
 
