@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from subsvc.filemodes import open_private
 
-GENERATED = {
+GENERATED: dict[str, Callable[[], str]] = {
     "STRIPE_WEBHOOK_SECRET": lambda: "whsec_dev_" + secrets.token_hex(24),
     "INTERNAL_WEBHOOK_SECRET": lambda: secrets.token_urlsafe(32),
     "STATUS_ADMIN_TOKEN": lambda: secrets.token_urlsafe(24),

@@ -191,8 +191,8 @@ def id_of(value: Any) -> str | None:
     """An id from a field that is either the id or the expanded object."""
     if isinstance(value, str):
         return value or None
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
+    if isinstance(value, dict) and isinstance(found := value.get("id"), str):
+        return found
     return None
 
 
@@ -302,7 +302,8 @@ def invoice_is_paid(invoice: JsonDict) -> bool:
     versions old enough to lack it are read by their `paid` flag.
     """
     if "status" in invoice:
-        return invoice["status"] == "paid"
+        status: object = invoice["status"]
+        return status == "paid"
     return invoice.get("paid") is True
 
 

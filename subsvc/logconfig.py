@@ -60,8 +60,10 @@ class JsonFormatter(logging.Formatter):
             value = record.__dict__.get(field)
             if value is not None:
                 entry[field] = value
-        if record.exc_text or record.exc_info:
-            entry["exc_info"] = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc_info"] = record.exc_text
+        elif record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 

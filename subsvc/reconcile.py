@@ -148,7 +148,7 @@ def _apply_pending(api: StripeApi, policy: Policy, report: Report) -> None:
             report.thin_left.append(event_id)
             continue
         try:
-            outcome = receive_event(parse_event(payload), policy, api)
+            outcome: Outcome | str = receive_event(parse_event(payload), policy, api)
         except (InvalidPayload, ProcessingFailed):
             outcome = Outcome.PENDING if _still_pending(event_id) else "failed"
         report.thin[str(outcome)] += 1

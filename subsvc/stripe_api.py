@@ -180,7 +180,7 @@ class StripeApi:
         if retry_after and retry_after.strip().isdigit():
             return min(float(retry_after), MAX_BACKOFF_SECONDS)
         # Exponential, with jitter so that several callers do not retry in step.
-        delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+        delay: float = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
         return delay * random.uniform(0.5, 1.0)
 
     def _failure(self, exc: stripe.StripeError) -> StripeCallFailed:

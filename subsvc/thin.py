@@ -160,7 +160,7 @@ def _store_pending(event: ThinEvent) -> str:
     values = row_values(event, InboxStatus.PENDING, attempts=0)  # no api_version: a thin event
     try:
         if insert_if_absent(session, table, values, returning=table.c.id) is not None:
-            status = InboxStatus.PENDING
+            status: str = InboxStatus.PENDING
             log.info("Stored thin event %s (%s) as pending", event.id, event.type)
         else:
             status = session.scalars(

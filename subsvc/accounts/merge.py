@@ -67,7 +67,8 @@ class News:
         return {
             "sub_id": self.subscription_id, "status": self.status,
             "status_version": (status_version(self.status, self.source, self.created,
-                                              self.event_id) if speaks else NEVER),
+                                              self.event_id) if self.status is not None
+                               else NEVER),
             "details_version": (details_version(self.status, self.source, self.created,
                                                 self.event_id) if details else NEVER),
             "price_id": price_id, "tier": tier_name,
@@ -172,7 +173,8 @@ def _merge_statement(dialect: str) -> Update:
 
     users, tiers = User.__table__.c, Tier.__table__.c
     return (
-        update(Subscription.__table__)
+        # SQLAlchemy types __table__ as any FromClause; a declarative model's is its Table.
+        update(Subscription.__table__)  # type: ignore[arg-type]
         .where(t.stripe_subscription_id == bindparam("sub_id", type_=String))
         .values(
             event_status=event_status,

@@ -45,9 +45,10 @@ def get_or_create_subscription(session: DbSession, stripe_id: str, *, customer_i
     if sub is not None:
         return sub
     user = user or resolve_user(session, customer_id=customer_id, email=email)
-    sub = insert_if_absent(session, Subscription, _new_row(stripe_id, customer_id, user))
-    if sub is not None:
-        return sub
+    inserted: Subscription | None = insert_if_absent(session, Subscription,
+                                                     _new_row(stripe_id, customer_id, user))
+    if inserted is not None:
+        return inserted
     # Lost a race with another worker: its row is committed now.
     return find_subscription(session, stripe_id) or _missing(stripe_id)
 
@@ -67,7 +68,7 @@ def change_or_create_subscription(session: DbSession, stripe_id: str, *,
     change(draft)  # a transient object: never in the session, so never flushed itself
     values = {column.key: value for column in Subscription.__table__.columns
               if (value := getattr(draft, column.key)) is not None}
-    sub = insert_if_absent(session, Subscription, values)
+    sub: Subscription | None = insert_if_absent(session, Subscription, values)
     if sub is None:
         sub = get_or_create_subscription(session, stripe_id, customer_id=customer_id, user=user)
         change(sub)

@@ -81,7 +81,7 @@ def replay_command(event_id: str | None, all_failed: bool) -> None:
         stmt = stmt.where(InboxEvent.status == InboxStatus.FAILED).order_by(
             InboxEvent.stripe_created, InboxEvent.id)
     # Plain tuples: receive() commits or rolls back, which would expire ORM rows.
-    todo = [tuple(row) for row in db.session.execute(stmt)]
+    todo = [(eid, kind, payload) for eid, kind, payload in db.session.execute(stmt)]
     db.session.rollback()
     if event_id and not todo:
         raise click.ClickException(f"no event {event_id} in the inbox")
