@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test migrate serve clean bench bench-quick
+.PHONY: run test lint install install-test migrate serve clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ run: migrate serve
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (style, import order, bugbear) over the repository and mypy --strict over subsvc/;
+# both read their settings from pyproject.toml.
+lint: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache .hypothesis
