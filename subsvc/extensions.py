@@ -148,10 +148,10 @@ def _sqlite_on_begin(conn: Any) -> None:
     # ends, so code must not read and then wait on something else (an HTTP call)
     # with the transaction open. Requests end theirs at teardown. Read-only views
     # (read_only()) begin DEFERRED: in WAL mode a reader waits for nobody.
-    if _read_only.get():
-        conn.exec_driver_sql("BEGIN")
-        return
     dbapi_connection = conn.connection.dbapi_connection
+    if _read_only.get():
+        dbapi_connection.execute("BEGIN")  # straight to the driver: no statement machinery
+        return
     if isinstance(dbapi_connection, WriteLockedConnection):
         dbapi_connection.begin_immediate()  # queues for the write lock without sleeping
     else:
