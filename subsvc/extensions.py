@@ -9,7 +9,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
@@ -20,7 +19,6 @@ from subsvc.models.base import Base
 from subsvc.writelock import WriteLockedConnection
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Set while a read-only view runs (read_only()): its transactions begin DEFERRED on SQLite.
