@@ -8,7 +8,8 @@ from flask import Flask
 
 from subsvc.config import ConfigError, environ_settings, load_settings
 from subsvc.errors import register_error_handlers
-from subsvc.extensions import create_sqlite_file, db, engine_options, migrate
+from subsvc import migrations
+from subsvc.extensions import create_sqlite_file, db, engine_options
 from subsvc.logconfig import configure_logging, secret_values
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -49,9 +50,7 @@ def configure(app: Flask, settings: dict[str, Any], overrides: dict[str, Any]) -
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
-    root_migrations = Path(app.root_path).parent / "migrations"
-    directory = str(root_migrations) if root_migrations.is_dir() else "migrations"
-    migrate.init_app(app, db, directory=directory, render_as_batch=True, compare_type=True)
+    migrations.init_app(app)  # `flask db` (Flask-Migrate), loaded only when a db command runs
 
 
 def register_blueprints(app: Flask) -> None:

@@ -9,7 +9,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
@@ -20,7 +19,6 @@ from subsvc.models.base import Base
 from subsvc.writelock import WriteLockedConnection
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Set while a read-only view runs (read_only()): its transactions begin DEFERRED on SQLite.
@@ -148,10 +146,10 @@ def _sqlite_on_begin(conn: Any) -> None:
     # ends, so code must not read and then wait on something else (an HTTP call)
     # with the transaction open. Requests end theirs at teardown. Read-only views
     # (read_only()) begin DEFERRED: in WAL mode a reader waits for nobody.
-    if _read_only.get():
-        conn.exec_driver_sql("BEGIN")
-        return
     dbapi_connection = conn.connection.dbapi_connection
+    if _read_only.get():
+        dbapi_connection.execute("BEGIN")  # straight to the driver: no statement machinery
+        return
     if isinstance(dbapi_connection, WriteLockedConnection):
         dbapi_connection.begin_immediate()  # queues for the write lock without sleeping
     else:

@@ -2,30 +2,19 @@
 from __future__ import annotations
 
 import logging
-from functools import cache
-from pathlib import Path
 
-from alembic.script import ScriptDirectory
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 
 from subsvc.extensions import db, reconnecting
+from subsvc.migrations import head_revisions, migrations_dir
 from subsvc.models import InboxEvent, InboxStatus
 from subsvc.models.base import now_utc
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
-
-
-@cache
-def head_revisions(migrations_dir: str) -> frozenset[str]:
-    return frozenset(ScriptDirectory(migrations_dir).get_heads())
-
-
-def migrations_dir() -> str:
-    return str(Path(current_app.extensions["migrate"].directory).resolve())
 
 
 def newest_processed_age() -> float | None:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from subsvc import create_app
 from subsvc.accounts.tiers import seed_tiers
 from subsvc.extensions import db
-from subsvc.health import head_revisions, migrations_dir
+from subsvc.migrations import head_revisions, migrations_dir
 from tests.stripe_api import FakeStripe, fake_stripe
 
 WEBHOOK_SECRET = "whsec_test_7d1c0b6a5e4f3a2b1c0d9e8f7a6b5c4d"

@@ -109,3 +109,39 @@ def test_0003_backfills_whom_each_stored_event_is_about(empty_database: str) -> 
         engine.dispose()
     assert {row[0]: (row[1], row[2]) for row in rows} == {
         name: subjects for name, (_, subjects) in events.items()}
+
+
+def test_head_revisions_are_alembics_heads(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from subsvc.migrations import head_revisions
+
+    migrations = ROOT / "migrations"
+    assert head_revisions(str(migrations)) == frozenset(ScriptDirectory(str(migrations))
+                                                        .get_heads())
+    # A branch: two revisions on one parent are two heads; a merge of both is one again.
+    branched = {"a": "None", "b": "'a'", "c": "'a'"}
+    assert head_revisions(str(_revisions(tmp_path / "branched", branched))) == {"b", "c"}
+    merged = {**branched, "d": "('b', 'c')"}
+    assert head_revisions(str(_revisions(tmp_path / "merged", merged))) == {"d"}
+
+
+def _revisions(directory: Path, down_revisions: dict[str, str]) -> Path:
+    (directory / "versions").mkdir(parents=True)
+    for name, down in down_revisions.items():
+        (directory / "versions" / f"{name}.py").write_text(
+            f"revision: str = '{name}'\ndown_revision = {down}\n")
+    return directory
+
+
+def test_serving_loads_no_migration_tooling(tmp_path: Path) -> None:
+    # alembic, mako and Flask-Migrate are about 11 MiB per gunicorn worker, which never
+    # migrates: the app loads them only for `flask db` (subsvc/migrations.py).
+    script = ("import sys, wsgi; assert wsgi.app.view_functions; "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+              "('alembic', 'mako', 'flask_migrate')))")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

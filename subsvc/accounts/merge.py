@@ -42,6 +42,7 @@ from subsvc.accounts.tiers import UnknownPrice
 from subsvc.events import JsonDict
 from subsvc.models import Subscription, SubscriptionStatus, Tier, User
 from subsvc.models.base import DbSession, UtcDateTime, from_epoch, now_utc
+from subsvc.models.statements import core_connection
 
 NEVER = ""  # a version no stored version is below: the group is left as it is
 
@@ -98,11 +99,11 @@ def merge(session: DbSession, news: News) -> Merged | None:
     Raises UnknownPrice when the event's details win and none of its prices maps to a
     tier (the caller's transaction then rolls back, as with any handler failure).
     """
-    dialect = session.get_bind().dialect.name
+    connection = core_connection(session)
     tiers = tier_cache(session)
     price_id, tier_name = _resolve(tiers, news)
     params = news.params(price_id, tier_name)
-    row = session.execute(_merge_statement(dialect), params).one_or_none()
+    row = connection.execute(_merge_statement(connection.dialect.name), params).one_or_none()
     if row is None:
         return None
     _expire_loaded(session, row.id)

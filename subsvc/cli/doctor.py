@@ -17,7 +17,8 @@ from subsvc.accounts.tiers import all_tiers, tier_set_problems
 from subsvc.config import SECRET_MIN_LENGTH
 from subsvc.errors import describe
 from subsvc.extensions import db
-from subsvc.health import database_revisions, head_revisions, migrations_dir
+from subsvc.health import database_revisions
+from subsvc.migrations import head_revisions, migrations_dir
 from subsvc.stripe_api import (
     WEBHOOK,
     WEBHOOK_TYPES,

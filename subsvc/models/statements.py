@@ -9,7 +9,7 @@ import zlib
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy import Connection, Integer, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from subsvc.models.base import DbSession
@@ -78,8 +78,22 @@ def claim_locked(session: DbSession, model: Any, values: dict[str, Any],
     holds the database's single write lock.
     """
     table = model.__table__  # a Core statement: the ORM's bulk-insert machinery costs more
-    if subject is None or session.get_bind().dialect.name != "postgresql":
-        return insert_if_absent(session, table, values, returning=table.c.id)
+    connection = core_connection(session)
+    dialect = connection.dialect.name
+    if subject is None or dialect != "postgresql":
+        stmt = _insert_ignoring_conflicts(dialect, table, table.c.id)
+        return connection.execute(stmt, values).scalar_one_or_none()
     namespace, key = advisory_lock_ids(subject)
     stmt = _claim_locked(table, tuple(values))
-    return session.scalars(stmt, {**values, "lock_ns": namespace, "lock_key": key}).one_or_none()
+    params = {**values, "lock_ns": namespace, "lock_key": key}
+    return connection.execute(stmt, params).scalar_one_or_none()
+
+
+def core_connection(session: DbSession) -> Connection:
+    """The session's connection in its transaction, for a Core statement on the hot path.
+
+    Executing there skips the ORM's execute machinery (about 0.1 ms a statement). What the
+    ORM would have autoflushed before the statement is flushed first (a no-op when clean).
+    """
+    session.flush()
+    return session.connection()

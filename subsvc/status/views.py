@@ -76,7 +76,10 @@ def no_store(response: Response) -> Response:
 def me() -> ResponseReturnValue:
     # One SELECT by key hash (status/payloads.py), rather than finding the user first.
     token = bearer_token(request)
-    status = status_for_key(db.session, token, policy()) if token else None
+    status = None
+    if token:
+        with db.engine.connect() as connection:
+            status = status_for_key(connection, token, policy())
     if status is None:
         raise Unauthorized()
     return jsonify(status)
