@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Flask
 
+from subsvc import migrations
 from subsvc.config import ConfigError, environ_settings, load_settings
 from subsvc.errors import register_error_handlers
-from subsvc import migrations
 from subsvc.extensions import create_sqlite_file, db, engine_options
 from subsvc.logconfig import configure_logging, secret_values
 
