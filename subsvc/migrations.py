@@ -45,13 +45,18 @@ def head_revisions(directory: str) -> frozenset[str]:
 
 
 def _assignments(path: Path) -> dict[str, Any]:
+    """The module's top-level `name = <literal>` (or `name: type = <literal>`) values."""
     values: dict[str, Any] = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
-                  else node.target if isinstance(node, ast.AnnAssign) else None)
-        if isinstance(target, ast.Name) and node.value is not None:  # type: ignore[union-attr]
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
             try:
-                values[target.id] = ast.literal_eval(node.value)  # type: ignore[union-attr]
+                values[target.id] = ast.literal_eval(value)
             except ValueError:
                 continue
     return values
@@ -74,8 +79,9 @@ class MigrationCommands(click.Group):
         if "migrate" not in app.extensions:
             Migrate(app, db, directory=migrations_dir(), render_as_batch=True,
                     compare_type=True)
-        self.params, self.callback = flask_migrate_group.params, flask_migrate_group.callback
-        return flask_migrate_group
+        group: click.Group = flask_migrate_group
+        self.params, self.callback = group.params, group.callback
+        return group
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         self._group()
