@@ -45,17 +45,16 @@ def head_revisions(directory: str) -> frozenset[str]:
 
 
 def _assignments(path: Path) -> dict[str, Any]:
+    """The module's top-level `name = <literal>` (or `name: type = <literal>`) values."""
     values: dict[str, Any] = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        target: ast.expr
-        value: ast.expr | None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign):
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
             target, value = node.target, node.value
         else:
             continue
-        if isinstance(target, ast.Name) and value is not None:
+        if isinstance(target, ast.Name):
             try:
                 values[target.id] = ast.literal_eval(value)
             except ValueError:
@@ -80,7 +79,6 @@ class MigrationCommands(click.Group):
         if "migrate" not in app.extensions:
             Migrate(app, db, directory=migrations_dir(), render_as_batch=True,
                     compare_type=True)
-        # Flask-Migrate publishes no type information (pyproject's mypy override): Any here.
         group: click.Group = flask_migrate_group
         self.params, self.callback = group.params, group.callback
         return group
