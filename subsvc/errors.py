@@ -35,7 +35,8 @@ class InvalidPayload(ApiError):
     status, code = 400, "invalid_payload"
 
 
-class Unauthorized(ApiError):
+class BadCredentials(ApiError):
+    """401: a missing or wrong key, token or shared secret (Werkzeug's Unauthorized is a page)."""
     status, code = 401, "unauthorized"
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from flask import Request
 
 from subsvc.credentials import require_secret
-from subsvc.errors import Unauthorized
+from subsvc.errors import BadCredentials
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def is_admin_token(request: Request, given: str | None) -> bool:
 
 def require_admin_bearer(request: Request) -> None:
     if not is_admin_token(request, bearer_token(request)):
-        raise Unauthorized()
+        raise BadCredentials()
 
 
 def has_admin_basic(request: Request) -> bool:

@@ -23,7 +23,7 @@ from subsvc.accounts.welcome import (
     reveal_for_checkout,
     welcome_state,
 )
-from subsvc.errors import InvalidPayload, NotConfigured, Unauthorized, UserNotFound
+from subsvc.errors import BadCredentials, InvalidPayload, NotConfigured, UserNotFound
 from subsvc.events import is_storable_email
 from subsvc.extensions import db, reconnecting
 from subsvc.models import User
@@ -81,7 +81,7 @@ def me() -> ResponseReturnValue:
         with db.engine.connect() as connection:
             status = status_for_key(connection, token, policy())
     if status is None:
-        raise Unauthorized()
+        raise BadCredentials()
     return jsonify(status)
 
 

@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from subsvc.accounts.entitlement import Policy
 from subsvc.credentials import require_secret, require_secrets
-from subsvc.errors import Unauthorized
+from subsvc.errors import BadCredentials
 from subsvc.events import StripeEvent, parse_event
 from subsvc.inbox import Outcome
 from subsvc.stripe_api import WEBHOOK, api_from_config
@@ -39,7 +39,7 @@ def internal_stripe_webhook() -> ResponseReturnValue:
     expected = internal_secret()
     given = request.headers.get("X-Internal-Secret", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Unauthorized()
+        raise BadCredentials()
     event = parse_event(read_body())
     return _answer(event, _receive(event))
 
