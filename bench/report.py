@@ -126,20 +126,21 @@ def checks_table(results: dict[str, Any]) -> list[str]:
 
 
 INTRO = """\
-`make bench` (`python -m bench.run`) drives subsvc and a *floor* over HTTP with wrk: gunicorn
-in its production configuration, loopback only, a fresh database per app and configuration.
-The floor (`bench/floor.py`) is the least a durable receiver must do: verify the signature
-with the stripe library, insert the raw event under its unique id and commit, with subsvc's
-durability (SQLite WAL, synchronous=FULL, busy timeout, BEGIN IMMEDIATE; psycopg 3 on
-Postgres); its `GET /lookup` is one indexed SELECT by key hash, against subsvc's
-`GET /status/api/me`. The events are whole lifecycles (`tests/lifecycles.py`, built with
-`subsvc.simulate`: checkout, subscription created / updated / deleted, paid and failed
-invoices, trials; API 2024-06-20 and 2025-03-31.basil), pretty-printed like Stripe's (about 5 KB), signed, on prices the default
-tiers map. Each wrk thread sends its own slice of the events file, so no event id repeats
-(a run that runs out of events is refused); the duplicate run sends each event three times
-at once. Both apps run side by side and are measured in turn (A/B/A/B). A ratio is subsvc's
-mean rate over the floor's, with the range of the pairwise ratios in brackets; latencies are
-the worst of the runs; peak RSS is the highest VmHWM among the workers.
+`make bench` (`python -m bench.run`) drives subsvc and a *floor* over HTTP with wrk:
+gunicorn in its production configuration, loopback only, a fresh database per app and
+configuration. The floor (`bench/floor.py`) is the least a durable receiver must do: verify
+the signature with the stripe library, insert the raw event under its unique id and commit,
+with subsvc's durability (SQLite WAL, synchronous=FULL, busy timeout, BEGIN IMMEDIATE;
+psycopg 3 on Postgres); its `GET /lookup` is one indexed SELECT by key hash, against
+subsvc's `GET /status/api/me`. The events are whole lifecycles (`tests/lifecycles.py`, built
+with `subsvc.simulate`: checkout, subscription created / updated / deleted, paid and failed
+invoices, trials; API 2024-06-20 and 2025-03-31.basil), pretty-printed like Stripe's (about
+5 KB), signed, on prices the default tiers map. Each wrk thread sends its own slice of the
+events file, so no event id repeats (a run that runs out of events is refused); the
+duplicate run sends each event three times at once. Both apps run side by side and are
+measured in turn (A/B/A/B). A ratio is subsvc's mean rate over the floor's, with the range
+of the pairwise ratios in brackets; latencies are the worst of the runs; peak RSS is the
+highest VmHWM among the workers.
 Every run is checked: all answers 2xx with the expected status, no duplicate answered in a
 unique run, and the rows in the database match the events answered as new."""
 
