@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.conftest import with_search_path
+from tests.conftest import pg_schema
 from tests.server import REPO_ROOT, Server, free_port, run_flask, server_env
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -38,16 +38,8 @@ def fresh_database(kind: str, pg_url: str | None, workdir: Path, name: str) -> I
         yield f"sqlite:///{workdir / f'{name}-{uuid.uuid4().hex[:8]}.db'}"
         return
     assert pg_url, "Postgres needs a URL"
-    schema = f"bench_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield with_search_path(pg_url, schema)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+    with pg_schema(f"bench_{name.replace('-', '_')}", pg_url) as url:
+        yield url
 
 
 def subsvc_env(database_url: str) -> dict[str, str]:

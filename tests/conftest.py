@@ -53,14 +53,18 @@ def with_search_path(url: str, schema: str) -> str:
 
 
 @contextmanager
-def pg_schema(prefix: str = "test") -> Iterator[str]:
-    """A URL into a fresh Postgres schema of its own, dropped (with all in it) afterwards."""
+def pg_schema(prefix: str = "test", server_url: str | None = None) -> Iterator[str]:
+    """A URL into a fresh Postgres schema of its own, dropped (with all in it) afterwards.
+
+    On TEST_DATABASE_URL's server unless `server_url` names another (the benchmark's).
+    """
+    url = server_url or PG_URL
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield with_search_path(PG_URL, schema)
+        yield with_search_path(url, schema)
     finally:
         with engine.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
