@@ -9,7 +9,7 @@ import zlib
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, func, select
+from sqlalchemy import Connection, Integer, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from subsvc.models.base import DbSession
@@ -37,8 +37,12 @@ def insert_if_absent(session: DbSession, model: Any, values: dict[str, Any], *,
     One round trip. On Postgres a concurrent uncommitted insert of the same
     key makes this wait for that transaction; if it commits, this returns None.
     """
-    dialect = session.get_bind().dialect.name
-    stmt = _insert_ignoring_conflicts(dialect, model, model if returning is None else returning)
+    returning = model if returning is None else returning
+    if isinstance(model, Table):  # a Core row: straight on the connection, no ORM execute path
+        connection = core_connection(session)
+        stmt = _insert_ignoring_conflicts(connection.dialect.name, model, returning)
+        return connection.execute(stmt, values).scalar_one_or_none()
+    stmt = _insert_ignoring_conflicts(session.get_bind().dialect.name, model, returning)
     return session.scalars(stmt, values).one_or_none()
 
 
@@ -78,15 +82,12 @@ def claim_locked(session: DbSession, model: Any, values: dict[str, Any],
     holds the database's single write lock.
     """
     table = model.__table__  # a Core statement: the ORM's bulk-insert machinery costs more
-    connection = core_connection(session)
-    dialect = connection.dialect.name
-    if subject is None or dialect != "postgresql":
-        stmt = _insert_ignoring_conflicts(dialect, table, table.c.id)
-        return connection.execute(stmt, values).scalar_one_or_none()
+    if subject is None or session.get_bind().dialect.name != "postgresql":
+        return insert_if_absent(session, table, values, returning=table.c.id)
     namespace, key = advisory_lock_ids(subject)
     stmt = _claim_locked(table, tuple(values))
     params = {**values, "lock_ns": namespace, "lock_key": key}
-    return connection.execute(stmt, params).scalar_one_or_none()
+    return core_connection(session).execute(stmt, params).scalar_one_or_none()
 
 
 def core_connection(session: DbSession) -> Connection:
