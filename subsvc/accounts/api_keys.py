@@ -21,11 +21,15 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def new_key() -> tuple[str, str, str]:
+    """A fresh key with its hash and display prefix: (key, api_key_hash, api_key_prefix)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, hash_key(key), key[:DISPLAY_LENGTH]
+
+
 def issue_key(user: User) -> str:
     """Give the user a new key (replacing any old one) and return it. Adds; no commit."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    user.api_key_hash = hash_key(key)
-    user.api_key_prefix = key[:DISPLAY_LENGTH]
+    key, user.api_key_hash, user.api_key_prefix = new_key()
     user.api_key_issued_at = user.api_key_issued_at or now_utc()
     return key
 

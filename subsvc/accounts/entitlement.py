@@ -77,10 +77,6 @@ def tier_name_of(deciding: SubscriptionLike | None, policy: Policy) -> str:
     return FREE
 
 
-def user_tier_name(subs: list[Subscription], tiers: list[Tier], policy: Policy) -> str:
-    return tier_name_of(deciding_subscription(subs, tiers, policy), policy)
-
-
 def on_paid_tier(tier_name: str) -> bool:
     """`entitled` in the status JSON: on a tier other than free, so it always agrees with `tier`.
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal_column,
     not_,
     or_,
     select,
@@ -37,11 +38,12 @@ from sqlalchemy.orm import object_session
 from sqlalchemy.orm.util import identity_key
 
 from subsvc.accounts.ordering import TERMINAL, Source, details_version, status_version
-from subsvc.accounts.tier_cache import Fingerprint, TierCache, tier_cache
+from subsvc.accounts.tier_cache import Fingerprint, TierCache, fingerprint_columns, tier_cache
 from subsvc.accounts.tiers import UnknownPrice
 from subsvc.events import JsonDict
-from subsvc.models import Subscription, SubscriptionStatus, Tier, User
+from subsvc.models import Subscription, SubscriptionStatus, User
 from subsvc.models.base import DbSession, UtcDateTime, from_epoch, now_utc
+from subsvc.models.prepared import prepared
 from subsvc.models.statements import core_connection
 
 NEVER = ""  # a version no stored version is below: the group is left as it is
@@ -103,7 +105,7 @@ def merge(session: DbSession, news: News) -> Merged | None:
     tiers = tier_cache(session)
     price_id, tier_name = _resolve(tiers, news)
     params = news.params(price_id, tier_name)
-    row = connection.execute(_merge_statement(connection.dialect.name), params).one_or_none()
+    row = prepared(connection, _merge_statement, connection.dialect.name).first(connection, params)
     if row is None:
         return None
     _expire_loaded(session, row.id)
@@ -156,10 +158,12 @@ def _merge_statement(dialect: str) -> Update:
     subscription_status = case((details_newer, status), else_=t.subscription_status)
     period_end = bindparam("period_end", type_=UtcDateTime())
     created = bindparam("created", type_=t.last_event_created.type)
+    # The terminal words as literals: an IN of bound values would be expanded per execution.
+    terminal: list[ColumnElement[str]] = [literal_column(f"'{word}'") for word in sorted(TERMINAL)]
     # ordering.settled_status in SQL: paused when the newest subscription event says so and
     # the newest word is not terminal (NULL is not terminal, as in Python).
     settled = case((and_(subscription_status == SubscriptionStatus.PAUSED,
-                         or_(event_status.is_(None), not_(event_status.in_(TERMINAL)))),
+                         or_(event_status.is_(None), not_(event_status.in_(terminal)))),
                     SubscriptionStatus.PAUSED), else_=event_status)
 
     customer = bindparam("customer_id", type_=String)
@@ -172,7 +176,7 @@ def _merge_statement(dialect: str) -> Update:
     def details(column: Any, param: str, type_: Any = String) -> Any:
         return case((details_newer, bindparam(param, type_=type_)), else_=column)
 
-    users, tiers = User.__table__.c, Tier.__table__.c
+    users = User.__table__.c
     return (
         # SQLAlchemy types __table__ as any FromClause; a declarative model's is its Table.
         update(Subscription.__table__)  # type: ignore[arg-type]
@@ -204,8 +208,6 @@ def _merge_statement(dialect: str) -> Update:
               for column, label in ((users.api_key_issued_at, "key_issued"),
                                     (users.email, "user_email"),
                                     (users.stripe_customer_id, "user_customer"))],
-            select(func.count()).select_from(Tier.__table__).scalar_subquery()
-            .label("tier_count"),
-            select(func.max(tiers.updated_at)).scalar_subquery().label("tiers_updated"),
+            *fingerprint_columns(),
         )
     )

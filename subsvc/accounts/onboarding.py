@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
 from subsvc.accounts.api_keys import issue_key
-from subsvc.accounts.entitlement import Policy, has_entitlement, user_tier_name
+from subsvc.accounts.entitlement import (
+    Policy,
+    SubscriptionLike,
+    deciding_by_rank,
+    has_entitlement,
+    tier_name_of,
+)
 from subsvc.accounts.tiers import all_tiers
 
 if TYPE_CHECKING:
@@ -16,6 +23,17 @@ from subsvc.models import Subscription, Tier, User, WidgetConfig
 from subsvc.models.base import DbSession
 
 log = logging.getLogger(__name__)
+
+
+class TierLike(Protocol):
+    """What seeding reads of a tier: an ORM row or the tier cache's copy (tier_cache.py)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def widget_defaults(self) -> dict[str, Any]: ...
 
 
 def onboard_if_due(session: DbSession, user: User, policy: Policy, *, checkout: bool,
@@ -33,13 +51,24 @@ def onboard_if_due(session: DbSession, user: User, policy: Policy, *, checkout: 
         return False
     issue_key(user)
     if user.widget_config is None:
-        tiers = all_tiers(session) if tiers is None else tiers
-        name = user_tier_name(subs, tiers, policy)
-        defaults = next((t.widget_defaults for t in tiers if t.name == name), {})
-        user.widget_config = WidgetConfig(seeded_from_tier=name, config=dict(defaults or {}))
+        name, config = widget_seed(subs, all_tiers(session) if tiers is None else tiers, policy)
+        user.widget_config = WidgetConfig(seeded_from_tier=name, config=config)
     session.flush()
-    log.info("Issued API key and seeded widget config for user %s", user.id)
+    log_onboarded(user.id)
     return True
+
+
+def widget_seed(subs: Sequence[SubscriptionLike], tiers: Sequence[TierLike],
+                policy: Policy) -> tuple[str, dict[str, Any]]:
+    """(seeded_from_tier, config) of a new widget configuration: the defaults of the tier
+    the user's subscriptions give them."""
+    name = tier_name_of(deciding_by_rank(subs, {t.name: t.rank for t in tiers}, policy), policy)
+    defaults = next((t.widget_defaults for t in tiers if t.name == name), {})
+    return name, dict(defaults or {})
+
+
+def log_onboarded(user_id: int) -> None:
+    log.info("Issued API key and seeded widget config for user %s", user_id)
 
 
 def onboard_after_merge(session: DbSession, merged: Merged, policy: Policy) -> bool:

@@ -46,7 +46,7 @@ def get_or_create_subscription(session: DbSession, stripe_id: str, *, customer_i
         return sub
     user = user or resolve_user(session, customer_id=customer_id, email=email)
     inserted: Subscription | None = insert_if_absent(session, Subscription,
-                                                     _new_row(stripe_id, customer_id, user))
+                                                     new_row(stripe_id, customer_id, user.id))
     if inserted is not None:
         return inserted
     # Lost a race with another worker: its row is committed now.
@@ -64,21 +64,26 @@ def change_or_create_subscription(session: DbSession, stripe_id: str, *,
     made it, or another of the change's unique values is taken) the general path runs, as
     it did before this shortcut: get_or_create_subscription, then the change and its flush.
     """
-    draft = Subscription(**_new_row(stripe_id, customer_id, user))
+    draft = Subscription(**new_row(stripe_id, customer_id, user.id))
     change(draft)  # a transient object: never in the session, so never flushed itself
-    values = {column.key: value for column in Subscription.__table__.columns
-              if (value := getattr(draft, column.key)) is not None}
-    sub: Subscription | None = insert_if_absent(session, Subscription, values)
+    sub: Subscription | None = insert_if_absent(session, Subscription, row_of(draft))
     if sub is None:
         sub = get_or_create_subscription(session, stripe_id, customer_id=customer_id, user=user)
         change(sub)
     return sub
 
 
-def _new_row(stripe_id: str, customer_id: str | None, user: User) -> dict[str, Any]:
-    return {"stripe_subscription_id": stripe_id, "user_id": user.id,
+def new_row(stripe_id: str, customer_id: str | None, user_id: int) -> dict[str, Any]:
+    """The columns of a subscription row no event has spoken of yet."""
+    return {"stripe_subscription_id": stripe_id, "user_id": user_id,
             "stripe_customer_id": customer_id, "status_version": "", "details_version": "",
             "cancel_at_period_end": False, "last_event_created": 0}
+
+
+def row_of(draft: Subscription) -> dict[str, Any]:
+    """The INSERT values of a transient Subscription: the columns it has a value for."""
+    return {column.key: value for column in Subscription.__table__.columns
+            if (value := getattr(draft, column.key)) is not None}
 
 
 def _missing(stripe_id: str) -> Subscription:  # pragma: no cover - defensive
@@ -123,6 +128,11 @@ def link_checkout(sub: Subscription, user: User, session_id: str, created: int) 
     bounds how long the welcome page may reveal the key (accounts/welcome.py)."""
     if sub.user_id != user.id:
         sub.user = user
+    stamp_checkout(sub, session_id, created)
+
+
+def stamp_checkout(sub: Subscription, session_id: str, created: int) -> None:
+    """The first checkout of a subscription is the one that names it (link_checkout)."""
     if sub.checkout_session_id is None:
         sub.checkout_session_id, sub.checkout_created = session_id, created
 

@@ -4,8 +4,9 @@ Every subscription event maps its prices to a tier; reading the tier table for i
 query (and ORM objects) per event. The copy is per database engine and carries the table's
 fingerprint (row count, newest updated_at: `flask seed tiers` bumps updated_at of every tier
 it changes). The merge statement returns the current fingerprint at no extra round trip
-(accounts/merge.py); on a difference the copy is read again and the event's tier corrected
-before it commits, so no event commits a mapping older than its own transaction.
+(accounts/merge.py), and so does the checkout's probe (handlers/checkout.py); on a difference
+the copy is read again (and a merged event's tier corrected) before the event commits, so no
+event commits a mapping older than its own transaction.
 An edit made by hand in SQL that leaves updated_at alone is not noticed until a restart.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Label, func, select
 
 from subsvc.accounts.tiers import UnknownPrice, tier_for_prices
 from subsvc.models import Tier
@@ -30,11 +31,12 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class TierRow:
-    """The fields tier_for_prices reads, detached from any session."""
+    """The fields tier_for_prices and onboarding read, detached from any session."""
 
     name: str
     rank: int
     prices: list[str]
+    widget_defaults: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -54,18 +56,29 @@ class TierCache:
 _caches: weakref.WeakKeyDictionary[Engine, TierCache] = weakref.WeakKeyDictionary()
 
 
-def tier_cache(session: DbSession, *, refresh: bool = False) -> TierCache:
+def tier_cache(session: DbSession, *, refresh: bool = False,
+               seen: Fingerprint | None = None) -> TierCache:
+    """This engine's copy; read again when asked, or when `seen` (the fingerprint a statement
+    of the caller's transaction returned) differs from the copy's."""
     engine = session.get_bind().engine
     cached = _caches.get(engine)
-    if cached is None or refresh:
+    if cached is None or refresh or (seen is not None and seen != cached.fingerprint):
         cached = _caches[engine] = _load(session)
     return cached
 
 
+def fingerprint_columns() -> tuple[Label[Any], Label[Any]]:
+    """The table's fingerprint as two scalar subqueries (tier_count, tiers_updated), for a
+    statement that has other work to do to return it at no extra round trip."""
+    table = Tier.__table__
+    return (select(func.count()).select_from(table).scalar_subquery().label("tier_count"),
+            select(func.max(table.c.updated_at)).scalar_subquery().label("tiers_updated"))
+
+
 def _load(session: DbSession) -> TierCache:
     table = Tier.__table__.c
-    rows = session.execute(select(table.name, table.rank, table.prices, table.updated_at)
-                           .order_by(table.rank, table.name)).all()
+    rows = session.execute(select(table.name, table.rank, table.prices, table.widget_defaults,
+                                  table.updated_at).order_by(table.rank, table.name)).all()
     fingerprint = Fingerprint(len(rows), max((row.updated_at for row in rows), default=None))
-    return TierCache(fingerprint, tuple(TierRow(r.name, r.rank, list(r.prices or []))
-                                        for r in rows))
+    return TierCache(fingerprint, tuple(TierRow(r.name, r.rank, list(r.prices or []),
+                                                dict(r.widget_defaults or {})) for r in rows))

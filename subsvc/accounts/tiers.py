@@ -5,7 +5,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 
@@ -13,6 +13,14 @@ from subsvc.models import Tier
 from subsvc.models.base import DbSession
 
 FREE = "free"
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedTier = TypeVar("NamedTier", bound=Named)  # an ORM Tier or the tier cache's TierRow
 
 
 class UnknownPrice(Exception):
@@ -64,7 +72,7 @@ def tier_for_prices(tiers: list[Tier], prices: list[dict[str, Any]]) -> tuple[st
     return max(mapped, key=lambda pair: pair[1].rank)
 
 
-def require_tier(tiers: list[Tier], name: str) -> Tier:
+def require_tier(tiers: Sequence[NamedTier], name: str) -> NamedTier:
     tier = next((tier for tier in tiers if tier.name == name), None)
     if tier is None:
         raise UnknownTier(name)

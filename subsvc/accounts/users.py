@@ -17,6 +17,7 @@ operator sets client_reference_id on the server (README, "Connecting Stripe").
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm.attributes import set_committed_value
@@ -55,10 +56,8 @@ def resolve_user(session: DbSession, *, customer_id: str | None, email: str | No
         if candidates:
             user = _link(session, candidates, customer_id, own_email, external_id)
         else:
-            user = insert_if_absent(session, User, {
-                "stripe_customer_id": customer_id, "email": own_email, "external_id": external_id,
-                "origin_customer_id": customer_id,
-            })
+            user = insert_if_absent(session, User,
+                                    new_user_values(customer_id, own_email, external_id))
             if user is not None:
                 # Made just now, so it has no widget config: onboarding need not ask.
                 set_committed_value(user, "widget_config", None)
@@ -109,6 +108,14 @@ def _taken_email_holder(candidates: list[User], customer_id: str | None,
     if holder.stripe_customer_id is not None or holder.api_key_issued_at is not None:
         return holder
     return None
+
+
+def new_user_values(customer_id: str | None, email: str | None,
+                    external_id: str | None) -> dict[str, Any]:
+    """The columns of a user made by an event for identifiers no user holds (email
+    normalised); the customer is its origin (accounts/welcome.py)."""
+    return {"stripe_customer_id": customer_id, "email": email, "external_id": external_id,
+            "origin_customer_id": customer_id}
 
 
 def _candidates(session: DbSession, external_id: str | None, customer_id: str | None,

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Integer, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from subsvc.models.base import DbSession
+from subsvc.models.prepared import prepared
 
 
 def _insert_for(dialect: str) -> Any:
@@ -44,6 +45,18 @@ def insert_if_absent(session: DbSession, model: Any, values: dict[str, Any], *,
         return connection.execute(stmt, values).scalar_one_or_none()
     stmt = _insert_ignoring_conflicts(session.get_bind().dialect.name, model, returning)
     return session.scalars(stmt, values).one_or_none()
+
+
+def insert_row_if_absent(session: DbSession, table: Any, values: dict[str, Any],
+                         returning: Any) -> Any:
+    """insert_if_absent of a Core row on the driver's cursor (models/prepared.py), for the
+    inbox claim and a newcomer's rows; every column with a Python-side default must be in
+    `values` (Prepared refuses a statement that would need one computed)."""
+    connection = core_connection(session)
+    stmt = prepared(connection, _insert_ignoring_conflicts, connection.dialect.name, table,
+                    returning, column_keys=tuple(values))
+    row = stmt.first(connection, values)
+    return None if row is None else row[0]
 
 
 # pg_advisory_xact_lock(int, int): the first key is subsvc's own namespace
@@ -83,11 +96,12 @@ def claim_locked(session: DbSession, model: Any, values: dict[str, Any],
     """
     table = model.__table__  # a Core statement: the ORM's bulk-insert machinery costs more
     if subject is None or session.get_bind().dialect.name != "postgresql":
-        return insert_if_absent(session, table, values, returning=table.c.id)
+        return insert_row_if_absent(session, table, values, table.c.id)
     namespace, key = advisory_lock_ids(subject)
-    stmt = _claim_locked(table, tuple(values))
-    params = {**values, "lock_ns": namespace, "lock_key": key}
-    return core_connection(session).execute(stmt, params).scalar_one_or_none()
+    connection = core_connection(session)
+    stmt = prepared(connection, _claim_locked, table, tuple(values))
+    row = stmt.first(connection, {**values, "lock_ns": namespace, "lock_key": key})
+    return None if row is None else row[0]
 
 
 def core_connection(session: DbSession) -> Connection:

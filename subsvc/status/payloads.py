@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, bindparam, select
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, select
 
 from subsvc.accounts.api_keys import KEY_PREFIX, hash_key
 from subsvc.accounts.entitlement import Policy, deciding_by_rank, on_paid_tier, tier_name_of
 from subsvc.accounts.tiers import FREE
 from subsvc.models import Subscription, Tier, User
 from subsvc.models.base import DbSession, iso
+from subsvc.models.prepared import prepared
 
 
 @cache
@@ -51,17 +52,17 @@ def user_status(session: DbSession, user: User, policy: Policy) -> dict[str, Any
 def status_for_key(connection: Connection, key: str, policy: Policy) -> dict[str, Any] | None:
     """The status of the API key's owner, in one SELECT; None for a key nobody holds.
 
-    On a Core connection rather than the ORM session: the tier check runs on every request
-    a product back end serves, and the session's execute path and its set-up and tear-down
-    cost more than the SELECT itself.
+    On a Core connection rather than the ORM session, and on its driver's cursor
+    (models/prepared.py): the tier check runs on every request a product back end serves,
+    and the session's or even Core's execute path costs more than the SELECT itself.
     """
     if not key.startswith(KEY_PREFIX):
         return None
-    rows = connection.execute(_status_query("key"), {"key": hash_key(key)}).all()
+    rows = prepared(connection, _status_query, "key").execute(connection, {"key": hash_key(key)})
     return _answer(rows, policy) if rows else None
 
 
-def _answer(rows: Sequence[Row[Any]], policy: Policy) -> dict[str, Any]:
+def _answer(rows: Sequence[Any], policy: Policy) -> dict[str, Any]:
     subs = [row for row in rows if row.stripe_subscription_id is not None]
     # Only tiers that exist rank (an outer join gives NULL for a tier name no row has).
     ranks = {row.tier: row.tier_rank for row in subs if row.tier_rank is not None}

@@ -1,0 +1,139 @@
+"""A new customer's checkout in Core statements (accounts/newcomers.py) against the general path.
+
+The two paths must leave the same rows: the newcomer's checkout is delivered over the webhook,
+another customer's identical checkout goes through the general path (link_and_onboard) in its
+own transaction, and the users, subscriptions and widget configurations are compared with
+each customer's own identifiers put aside.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import select
+
+from subsvc import simulate as sim
+from subsvc.accounts.entitlement import Policy
+from subsvc.events import parse_event
+from subsvc.extensions import db
+from subsvc.handlers.checkout import link_and_onboard
+from subsvc.models import InboxEvent, Subscription, User, WidgetConfig
+from tests.builders import APIS, checkout, deliver, deliver_ok
+from tests.conftest import TEST_TIERS
+
+Json = dict[str, Any]
+VOLATILE = {"id", "user_id", "created_at", "updated_at", "api_key_hash", "api_key_prefix",
+            "api_key_issued_at"}
+
+
+def rows_of(c: sim.Customer, email: str | None = None, event_id: str = "") -> Json:
+    """The customer's user, subscription and widget config, their own ids replaced (the
+    event id within the ordering versions too)."""
+    user = db.session.scalars(select(User).where(User.stripe_customer_id == c.customer)).one()
+    sub = db.session.scalars(select(Subscription).where(
+        Subscription.stripe_subscription_id == c.subscription)).one()
+    widget = db.session.scalars(select(WidgetConfig).where(WidgetConfig.user_id == user.id)).one()
+    own = {c.customer: "<customer>", c.subscription: "<subscription>", c.session: "<session>",
+           email or c.email: "<email>", c.external_id: "<external id>"}
+
+    def plain(obj: Any) -> Json:
+        values = {col.key: getattr(obj, col.key) for col in obj.__table__.columns
+                  if col.key not in VOLATILE}
+        return {k: own.get(v, v.replace(event_id or "-", "<event>")) if isinstance(v, str) else v
+                for k, v in values.items()}
+
+    assert user.api_key_hash and user.api_key_prefix and user.api_key_issued_at
+    assert sub.user_id == user.id
+    return {"user": plain(user), "subscription": plain(sub), "widget": plain(widget)}
+
+
+def general_path(app: Flask, event: Json) -> None:
+    with app.app_context():
+        link_and_onboard(parse_event(json.dumps(event)), Policy.from_config(app.config))
+        db.session.commit()
+
+
+VARIANTS = {
+    "paid, tier named": {},
+    "unpaid": {"payment_status": "unpaid"},
+    "no tier in metadata": {"tier": None},
+    "no client_reference_id": {"client_reference_id": None},
+    "email in capitals": {"email": "MixedCase.Person@Example.COM"},
+}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_newcomer_checkout_leaves_the_rows_the_general_path_leaves(
+        app: Flask, client: FlaskClient, api: str, variant: str) -> None:
+    fields = dict(VARIANTS[variant])
+    newcomer, other = sim.Customer.make("n1"), sim.Customer.make("n2")
+    tier = fields.pop("tier", "pro")
+    email = fields.pop("email", None)
+    emails = {newcomer: email, other: email and email.replace("Person", "Other")}
+    events = {c: checkout(c, api=api, tier=tier, **fields,
+                          **({"email": emails[c]} if email else {})) for c in (newcomer, other)}
+    deliver_ok(client, events[newcomer])
+    general_path(app, events[other])
+
+    with app.app_context():
+        fast, general = (rows_of(c, emails[c] and emails[c].lower(), events[c]["id"])
+                         for c in (newcomer, other))
+    differences = {(table, column): (value, general[table][column])
+                   for table, row in fast.items() for column, value in row.items()
+                   if general[table][column] != value}
+    assert differences == {}
+    assert fast.keys() == general.keys()
+    if variant == "no client_reference_id":
+        assert fast["user"]["external_id"] is None
+
+
+def test_a_checkout_of_a_known_customer_takes_the_general_path_and_links(
+        app: Flask, client: FlaskClient) -> None:
+    # An operator made the user beforehand: the probe finds the email, nothing is made twice.
+    c = sim.Customer.make(1)
+    with app.app_context():
+        db.session.add(User(email=c.email))
+        db.session.commit()
+    deliver_ok(client, checkout(c))
+    with app.app_context():
+        users = db.session.scalars(select(User)).all()
+        assert [(u.email, u.stripe_customer_id) for u in users] == [(c.email, c.customer)]
+        assert users[0].api_key_hash is not None
+        assert users[0].origin_customer_id is None  # made by the operator, not the event
+
+
+def test_a_checkout_naming_an_unknown_tier_fails_and_writes_nothing(
+        app: Flask, client: FlaskClient) -> None:
+    c = sim.Customer.make(1)
+    event = checkout(c, tier="platinum")
+    assert deliver(client, event).status_code == 500
+    with app.app_context():
+        assert db.session.scalars(select(User)).all() == []
+        assert db.session.scalars(select(Subscription)).all() == []
+        row = db.session.scalars(select(InboxEvent).where(InboxEvent.event_id == event["id"]))
+        assert row.one().status == "failed"
+
+
+def test_a_newcomer_is_seeded_from_the_tier_table_as_it_is_now(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    # The first checkout fills the worker's tier copy; the operator then changes the defaults.
+    # The next newcomer's probe sees the table's new fingerprint and seeds from the new ones.
+    deliver_ok(client, checkout(sim.Customer.make(1)))
+    tiers = copy.deepcopy(TEST_TIERS)
+    for tier in tiers:
+        if tier["name"] == "pro":
+            tier["widget_defaults"] = {"theme": "changed", "max_widgets": 99}
+    tier_file = tmp_path / "tiers.json"
+    tier_file.write_text(json.dumps({"tiers": tiers}))
+    result = runner.invoke(args=["seed", "tiers", "--file", str(tier_file)])
+    assert result.exit_code == 0, result.output
+    second = sim.Customer.make(2)
+    deliver_ok(client, checkout(second))
+    with app.app_context():
+        assert rows_of(second)["widget"]["config"] == {"theme": "changed", "max_widgets": 99}
