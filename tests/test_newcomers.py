@@ -19,11 +19,13 @@ from sqlalchemy import select
 
 from subsvc import simulate as sim
 from subsvc.accounts.entitlement import Policy
+from subsvc.accounts.newcomers import add_first_subscription
+from subsvc.accounts.subscriptions import get_or_create_subscription
 from subsvc.events import parse_event
 from subsvc.extensions import db
 from subsvc.handlers.checkout import link_and_onboard
 from subsvc.models import InboxEvent, Subscription, User, WidgetConfig
-from tests.builders import APIS, checkout, deliver, deliver_ok
+from tests.builders import APIS, checkout, deliver, deliver_ok, handled_event
 from tests.conftest import TEST_TIERS
 
 Json = dict[str, Any]
@@ -37,7 +39,8 @@ def rows_of(c: sim.Customer, email: str | None = None, event_id: str = "") -> Js
     user = db.session.scalars(select(User).where(User.stripe_customer_id == c.customer)).one()
     sub = db.session.scalars(select(Subscription).where(
         Subscription.stripe_subscription_id == c.subscription)).one()
-    widget = db.session.scalars(select(WidgetConfig).where(WidgetConfig.user_id == user.id)).one()
+    widget = db.session.scalars(select(WidgetConfig).where(WidgetConfig.user_id == user.id)
+                                ).one_or_none()
     own = {c.customer: "<customer>", c.subscription: "<subscription>", c.session: "<session>",
            email or c.email: "<email>", c.external_id: "<external id>"}
 
@@ -47,15 +50,23 @@ def rows_of(c: sim.Customer, email: str | None = None, event_id: str = "") -> Js
         return {k: own.get(v, v.replace(event_id or "-", "<event>")) if isinstance(v, str) else v
                 for k, v in values.items()}
 
-    assert user.api_key_hash and user.api_key_prefix and user.api_key_issued_at
     assert sub.user_id == user.id
-    return {"user": plain(user), "subscription": plain(sub), "widget": plain(widget)}
+    return {"user": {**plain(user), "has key": user.api_key_hash is not None},
+            "subscription": plain(sub), "widget": widget and plain(widget)}
 
 
 def general_path(app: Flask, event: Json) -> None:
     with app.app_context():
         link_and_onboard(parse_event(json.dumps(event)), Policy.from_config(app.config))
         db.session.commit()
+
+
+def assert_same_rows(fast: Json, general: Json) -> None:
+    differences = {(table, column): (value, (general[table] or {}).get(column))
+                   for table, row in fast.items() for column, value in (row or {}).items()
+                   if (general[table] or {}).get(column) != value}
+    assert differences == {}
+    assert {t: r is None for t, r in fast.items()} == {t: r is None for t, r in general.items()}
 
 
 VARIANTS = {
@@ -84,13 +95,36 @@ def test_a_newcomer_checkout_leaves_the_rows_the_general_path_leaves(
     with app.app_context():
         fast, general = (rows_of(c, emails[c] and emails[c].lower(), events[c]["id"])
                          for c in (newcomer, other))
-    differences = {(table, column): (value, general[table][column])
-                   for table, row in fast.items() for column, value in row.items()
-                   if general[table][column] != value}
-    assert differences == {}
-    assert fast.keys() == general.keys()
+    assert_same_rows(fast, general)
+    assert fast["user"]["has key"] and fast["widget"] is not None
     if variant == "no client_reference_id":
         assert fast["user"]["external_id"] is None
+
+
+FIRST_EVENTS = ["customer.subscription.created", "customer.subscription.updated",
+                "invoice.paid", "invoice.payment_failed"]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("type_", FIRST_EVENTS)
+def test_a_first_subscription_or_invoice_event_leaves_the_rows_the_orm_path_leaves(
+        app: Flask, client: FlaskClient, api: str, type_: str) -> None:
+    # The newcomer's event finds nobody: stub user and row in two INSERTs, then the merge.
+    # The other customer's row is made first through the ORM (get_or_create_subscription,
+    # as the handler did before), then the same event merges into it.
+    newcomer, other = sim.Customer.make("n1"), sim.Customer.make("n2")
+    events = {c: handled_event(type_, c, api) for c in (newcomer, other)}
+    deliver_ok(client, events[newcomer])
+    with app.app_context():
+        email = events[other]["data"]["object"].get("customer_email")
+        get_or_create_subscription(db.session, other.subscription, customer_id=other.customer,
+                                   email=email if type_.startswith("invoice") else None)
+        db.session.commit()
+    deliver_ok(client, events[other])
+
+    with app.app_context():
+        fast, general = (rows_of(c, None, events[c]["id"]) for c in (newcomer, other))
+    assert_same_rows(fast, general)
 
 
 def test_a_checkout_of_a_known_customer_takes_the_general_path_and_links(
@@ -137,3 +171,23 @@ def test_a_newcomer_is_seeded_from_the_tier_table_as_it_is_now(
     deliver_ok(client, checkout(second))
     with app.app_context():
         assert rows_of(second)["widget"]["config"] == {"theme": "changed", "max_widgets": 99}
+
+
+def test_the_first_subscription_is_made_only_when_nobody_is_known(app: Flask) -> None:
+    c = sim.Customer.make(1)
+    with app.app_context():
+        made = add_first_subscription(db.session, customer_id=c.customer, email=c.email,
+                                      subscription_id=c.subscription)
+        db.session.commit()
+        # Known now, by customer and by email: the ORM path's turn, nothing written here.
+        again = [add_first_subscription(db.session, customer_id=customer, email=email,
+                                        subscription_id=sim.new_id("sub"))
+                 for customer, email in ((c.customer, None), (None, c.email))]
+        db.session.commit()
+        users = db.session.scalars(select(User)).all()
+        subs = db.session.scalars(select(Subscription)).all()
+    assert made is True and again == [False, False]
+    assert [(u.stripe_customer_id, u.email, u.origin_customer_id, u.api_key_hash)
+            for u in users] == [(c.customer, c.email, c.customer, None)]
+    assert [(s.stripe_subscription_id, s.user_id, s.status) for s in subs] == [
+        (c.subscription, users[0].id, None)]

@@ -1,23 +1,27 @@
-"""The common checkout in Core statements: a customer, email and subscription never seen before.
+"""A new customer's first event in Core statements: nobody and no subscription known yet.
 
-Most checkouts are a new customer's first, and every one of them made a user, a subscription
-and a widget configuration through the ORM: eight statements, each with its unit-of-work
-bookkeeping (about 3.5 ms, against 0.9 ms for the other events), all of it while holding the
-write lock on SQLite and the customer's lock on Postgres. Here one probe asks whether any
-user holds one of the checkout's identifiers, whether the subscription row exists, and the
-tier table's fingerprint (tier_cache.py); when nothing is known, the user (with the key
-onboarding would issue), the subscription and the widget configuration are three INSERTs.
-Anything known sends the checkout down the general path (handlers/checkout.py), which
-links, merges and onboards through the ORM as before.
+Every customer's first event, whichever arrives first (the checkout, or under concurrent
+delivery as often a subscription or invoice event), made a user and a subscription row
+through the ORM: each statement with its unit-of-work bookkeeping (a checkout took about
+3.5 ms, against 0.9 ms for the other events), all of it while holding the write lock on
+SQLite and the customer's lock on Postgres. Here one probe asks whether any user holds one
+of the event's identifiers, whether the subscription row exists, and the tier table's
+fingerprint (tier_cache.py). When nothing is known, a checkout is three INSERTs (the user
+with the key onboarding would issue, the subscription with the checkout applied, the widget
+configuration) and a subscription or invoice event two (the stub user, the bare row, which
+the merge then fills). Anything known takes the ORM paths as before (linking and merging
+users is rare); a checkout's general path still uses what the probe found.
 
-The rules are the general path's own: the user's columns (users.new_user_values), the key
-(api_keys.new_key), the checkout's effect on the row (handlers/checkout.apply_checkout) and
-the widget seed (onboarding.widget_seed) are the same functions; tests/test_newcomers.py
-checks that both paths leave the same rows.
+The rules are the ORM paths' own: the user's columns (users.new_user_values), the key
+(api_keys.new_key), the checkout's effect on the row (handlers/checkout.apply_checkout), the
+bare row (subscriptions.new_row) and the widget seed (onboarding.widget_seed) are the same
+functions; tests/test_newcomers.py holds both paths to the same rows.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -35,47 +39,100 @@ from subsvc.models.prepared import prepared
 from subsvc.models.statements import core_connection, insert_row_if_absent
 
 
-def onboard_newcomer(session: DbSession, *, customer_id: str | None, email: str | None,
-                     external_id: str | None, subscription_id: str,
-                     change: Callable[[Subscription, TierCache], None],
-                     policy: Policy) -> bool:
-    """Make the user, subscription and widget config of a checkout nobody is known for.
+@dataclass(frozen=True)
+class Probe:
+    """What the probe found of an event's customer, email, external id and subscription."""
 
-    `email` is normalised; `change(draft, tiers)` applies the checkout to the new row (it may
-    raise, e.g. for an unknown tier: nothing is written yet). False, having written nothing,
-    when a user holds one of the identifiers or the subscription exists (the general path
-    then runs), or when another transaction took an identifier first.
-    """
+    user_known: bool
+    subscription_known: bool
+    tiers: TierCache  # checked against the table's fingerprint in the same statement
+
+    @property
+    def nobody_known(self) -> bool:
+        return not (self.user_known or self.subscription_known)
+
+
+def probe(session: DbSession, *, customer_id: str | None, email: str | None,
+          external_id: str | None, subscription_id: str) -> Probe:
+    """One statement: does any user hold one of the identifiers (email normalised), does the
+    subscription's row exist, and the tier table's fingerprint."""
     connection = core_connection(session)
-    probe = prepared(connection, _probe).first(connection, {
+    row = prepared(connection, _probe).first(connection, {
         "ext": external_id or None, "cust": customer_id or None, "email": email or None,
         "sub": subscription_id})
-    if probe.user_known or probe.subscription_known:
-        return False
-    tiers = tier_cache(session, seen=Fingerprint(probe.tier_count, probe.tiers_updated))
+    tiers = tier_cache(session, seen=Fingerprint(row.tier_count, row.tiers_updated))
+    return Probe(bool(row.user_known), bool(row.subscription_known), tiers)
+
+
+def onboard_newcomer(session: DbSession, found: Probe, *, customer_id: str | None,
+                     email: str | None, external_id: str | None, subscription_id: str,
+                     change: Callable[[Subscription, TierCache], None],
+                     policy: Policy) -> bool:
+    """Make the user, subscription and widget config of a checkout nobody is known for
+    (`found.nobody_known`).
+
+    `change(draft, tiers)` applies the checkout to the new row (it may raise, e.g. for an
+    unknown tier: nothing is written yet). False, having written nothing, when another
+    transaction took one of the identifiers first (the general path then runs).
+    """
+    assert found.nobody_known
     draft = Subscription(**new_row(subscription_id, customer_id, 0))
-    change(draft, tiers)
+    change(draft, found.tiers)
     _, key_hash, key_prefix = new_key()  # never shown: the welcome page replaces it
-    now = now_utc()  # the rows' created_at and updated_at, which the ORM would fill in
-    stamps = {"created_at": now, "updated_at": now}
-    users = User.__table__
-    user_id = insert_row_if_absent(session, users, {
-        **new_user_values(customer_id, email, external_id), **stamps,
-        "api_key_hash": key_hash, "api_key_prefix": key_prefix, "api_key_issued_at": now,
-    }, users.c.id)
-    if user_id is None:  # Postgres: another customer's event took this email just now
+    now = now_utc()
+    user_id = _insert_user(session, customer_id, email, external_id, now, {
+        "api_key_hash": key_hash, "api_key_prefix": key_prefix, "api_key_issued_at": now})
+    if user_id is None:
         return False
     draft.user_id = user_id
-    subscriptions, widgets = Subscription.__table__, WidgetConfig.__table__
-    if insert_row_if_absent(session, subscriptions, {**row_of(draft), **stamps},
-                            subscriptions.c.id) is None:
+    if _insert_subscription(session, row_of(draft), now) is None:
         # The probe saw no such row, and only this customer's events (locked out) make it.
         raise RuntimeError(f"subscription {subscription_id} appeared during its checkout")
-    name, config = widget_seed([draft], tiers.tiers, policy)
+    name, config = widget_seed([draft], found.tiers.tiers, policy)
+    widgets = WidgetConfig.__table__
     insert_row_if_absent(session, widgets, {"user_id": user_id, "seeded_from_tier": name,
                                             "config": config, "created_at": now}, widgets.c.id)
     log_onboarded(user_id)
     return True
+
+
+def add_first_subscription(session: DbSession, *, customer_id: str | None, email: str | None,
+                           subscription_id: str) -> bool:
+    """A subscription or invoice event came first (before the checkout) about a subscription
+    with no row: when nobody holds its customer or email (normalised) either, the stub user
+    and the bare row are two INSERTs, as get_or_create_subscription would make them through
+    the ORM. False, having written nothing, when someone is known (the ORM path then runs).
+    """
+    found = probe(session, customer_id=customer_id, email=email, external_id=None,
+                  subscription_id=subscription_id)
+    if not found.nobody_known:
+        return False
+    now = now_utc()
+    user_id = _insert_user(session, customer_id, email, None, now, {})
+    if user_id is None:
+        return False
+    # None: another transaction made the row just now (only when the event names no
+    # customer, so no lock); it exists either way, and the merge that follows finds it.
+    _insert_subscription(session, new_row(subscription_id, customer_id, user_id), now)
+    return True
+
+
+def _insert_user(session: DbSession, customer_id: str | None, email: str | None,
+                 external_id: str | None, now: datetime, extra: dict[str, Any]) -> int | None:
+    """None: another transaction (Postgres, another customer) took the email just now."""
+    users = User.__table__
+    return insert_row_if_absent(session, users, {  # type: ignore[no-any-return]
+        **new_user_values(customer_id, email, external_id),
+        "created_at": now, "updated_at": now, **extra}, users.c.id)
+
+
+def _insert_subscription(session: DbSession, values: dict[str, Any], now: datetime) -> Any:
+    # created_at and updated_at as the ORM would fill them in (prepared statements compute
+    # no Python-side defaults).
+    subscriptions = Subscription.__table__
+    return insert_row_if_absent(session, subscriptions,
+                                {**values, "created_at": now, "updated_at": now},
+                                subscriptions.c.id)
 
 
 @cache

@@ -19,7 +19,7 @@ from subsvc.accounts.tiers import all_tiers
 
 if TYPE_CHECKING:
     from subsvc.accounts.merge import Merged
-from subsvc.models import Subscription, Tier, User, WidgetConfig
+from subsvc.models import Subscription, User, WidgetConfig
 from subsvc.models.base import DbSession
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class TierLike(Protocol):
 
 
 def onboard_if_due(session: DbSession, user: User, policy: Policy, *, checkout: bool,
-                   tiers: list[Tier] | None = None) -> bool:
+                   tiers: Sequence[TierLike] | None = None) -> bool:
     """Issue the key and seed the widget config when a subscription checkout completed
     for the user or they are entitled, unless that already happened. Adds and flushes.
 

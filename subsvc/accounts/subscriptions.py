@@ -55,7 +55,8 @@ def get_or_create_subscription(session: DbSession, stripe_id: str, *, customer_i
 
 def change_or_create_subscription(session: DbSession, stripe_id: str, *,
                                   customer_id: str | None, user: User,
-                                  change: Callable[[Subscription], None]) -> Subscription:
+                                  change: Callable[[Subscription], None],
+                                  exists: bool = False) -> Subscription:
     """`change(sub)` applied to the row for `stripe_id`, made for `user` if it is new.
 
     A new row is inserted with the change already applied (INSERT … ON CONFLICT DO NOTHING):
@@ -64,9 +65,11 @@ def change_or_create_subscription(session: DbSession, stripe_id: str, *,
     made it, or another of the change's unique values is taken) the general path runs, as
     it did before this shortcut: get_or_create_subscription, then the change and its flush.
     """
-    draft = Subscription(**new_row(stripe_id, customer_id, user.id))
-    change(draft)  # a transient object: never in the session, so never flushed itself
-    sub: Subscription | None = insert_if_absent(session, Subscription, row_of(draft))
+    sub: Subscription | None = None
+    if not exists:  # `exists`: the caller knows the row is there; no INSERT to try
+        draft = Subscription(**new_row(stripe_id, customer_id, user.id))
+        change(draft)  # a transient object: never in the session, so never flushed itself
+        sub = insert_if_absent(session, Subscription, row_of(draft))
     if sub is None:
         sub = get_or_create_subscription(session, stripe_id, customer_id=customer_id, user=user)
         change(sub)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from subsvc.accounts.entitlement import Policy
-from subsvc.accounts.newcomers import onboard_newcomer
-from subsvc.accounts.onboarding import onboard_if_due
+from subsvc.accounts.newcomers import Probe, onboard_newcomer, probe
+from subsvc.accounts.onboarding import TierLike, onboard_if_due
 from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import (
     Stamp,
@@ -28,30 +28,36 @@ PAID = frozenset({"paid", "no_payment_required"})
 @handles("checkout.session.completed", when=lambda obj: obj.get("mode") == "subscription")
 def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
     sub_id = id_of(event.object.get("subscription"))
-    # Most checkouts are a new customer's first: three INSERTs (accounts/newcomers.py).
-    if sub_id and onboard_newcomer(
-            db.session, customer_id=event.customer_id, email=_email(event),
-            external_id=_external_id(event), subscription_id=sub_id, policy=policy,
-            change=lambda draft, cache: apply_checkout(draft, event, cache.tiers)):
-        return
-    link_and_onboard(event, policy)
+    found = None
+    if sub_id:
+        found = probe(db.session, customer_id=event.customer_id, email=_email(event),
+                      external_id=_external_id(event), subscription_id=sub_id)
+        # Most checkouts are a new customer's first: three INSERTs (accounts/newcomers.py).
+        if found.nobody_known and onboard_newcomer(
+                db.session, found, customer_id=event.customer_id, email=_email(event),
+                external_id=_external_id(event), subscription_id=sub_id, policy=policy,
+                change=lambda draft, cache: apply_checkout(draft, event, cache.tiers)):
+            return
+    link_and_onboard(event, policy, found)
 
 
-def link_and_onboard(event: StripeEvent, policy: Policy) -> None:
+def link_and_onboard(event: StripeEvent, policy: Policy, found: Probe | None = None) -> None:
     """The general path: the user resolved (linked or merged if need be), the subscription
-    changed or made, the user onboarded unless that happened before."""
+    changed or made, the user onboarded unless that happened before. `found`: what the
+    probe learnt (the current tiers, whether the row exists), so as not to ask again."""
     session, customer_id = db.session, event.customer_id
     sub_id = id_of(event.object.get("subscription"))
     user = resolve_user(session, customer_id=customer_id, email=_email(event),
                         external_id=_external_id(event))
-    tiers = all_tiers(session)
+    tiers: Sequence[TierLike] = found.tiers.tiers if found else all_tiers(session)
     if sub_id:
         def change(sub: Subscription) -> None:
             link_checkout(sub, user, event.object["id"], event.created)
             apply_checkout(sub, event, tiers)
 
         change_or_create_subscription(session, sub_id, customer_id=customer_id, user=user,
-                                      change=change)
+                                      change=change,
+                                      exists=found is not None and found.subscription_known)
     onboard_if_due(session, user, policy, checkout=True, tiers=tiers)
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.merge import News, merge
+from subsvc.accounts.newcomers import add_first_subscription
 from subsvc.accounts.onboarding import onboard_after_merge
 from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import get_or_create_subscription
-from subsvc.accounts.users import email_link_due, link_email
+from subsvc.accounts.users import email_link_due, link_email, normalize_email
 from subsvc.events import (
     JsonDict,
     StripeEvent,
@@ -56,8 +57,10 @@ def _apply(event: StripeEvent, policy: Policy, status: str | None,
                 period_end=period_end)
     merged = merge(db.session, news)
     if merged is None:  # a subscription new to subsvc: its row (and maybe its user) first
-        get_or_create_subscription(db.session, sub_id, customer_id=event.customer_id,
-                                   email=email)
+        if not add_first_subscription(db.session, customer_id=event.customer_id,
+                                      email=normalize_email(email), subscription_id=sub_id):
+            get_or_create_subscription(db.session, sub_id, customer_id=event.customer_id,
+                                       email=email)
         merged = merge(db.session, news)
         assert merged is not None
     onboard_after_merge(db.session, merged, policy)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from subsvc.accounts.entitlement import Policy
 from subsvc.accounts.merge import News, merge
+from subsvc.accounts.newcomers import add_first_subscription
 from subsvc.accounts.onboarding import onboard_after_merge
 from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import get_or_create_subscription
@@ -34,7 +35,9 @@ def on_customer_subscription_changed(event: StripeEvent, policy: Policy) -> None
                 period_end=subscription_period_end(obj), customer_id=event.customer_id)
     merged = merge(session, news)
     if merged is None:  # a subscription new to subsvc: its row (and maybe its user) first
-        get_or_create_subscription(session, obj["id"], customer_id=event.customer_id)
+        if not add_first_subscription(session, customer_id=event.customer_id, email=None,
+                                      subscription_id=obj["id"]):
+            get_or_create_subscription(session, obj["id"], customer_id=event.customer_id)
         merged = merge(session, news)
         assert merged is not None
     onboard_after_merge(session, merged, policy)
