@@ -3,12 +3,16 @@
 python -m bench.wsgi [--postgres URL] [--events N] [--rounds R] [--window W]
                      [--profile subsvc|floor]
 
-What a gunicorn worker spends of its CPU on one request, without the server and the network:
-both apps in their production configuration (INFO logs, here to /dev/null), on databases made
-the operator's way (migrations, the bench's tier file), fed the same signed events of the bench
-mix in alternating rounds. Under load the two cores are the bottleneck, so the ratio of these
-costs is close to the ratio `make bench` measures; it is a tool for comparing code changes on one
-machine, before and after, not a result.
+What each app spends on one request in one thread, without the server and the network: both
+apps in their production configuration (INFO logs, here to /dev/null), on databases made the
+operator's way (migrations, the bench's tier file), fed the same signed events of the bench mix
+in alternating rounds. --window shuffles each run of that many events: the order in which 16
+concurrent connections deliver a lifecycle (8 is what make bench's runs see), which sends
+more events down the paths for a customer's first event.
+
+A tool for comparing code changes on one machine, before and after; not a result, and not a
+predictor of the loaded rate: under gunicorn and wrk a worker spends about twice this CPU per
+event (docs/performance.md) and on SQLite the rate is bound by the write lock, not the CPUs.
 
 --profile writes a py-spy speedscope file of that app's event loop (py-spy must be on PATH).
 """
@@ -217,8 +221,13 @@ def main() -> None:
     logging.raiseExceptions = False
     # The apps' INFO lines: formatted and written, then dropped.
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open until exit)
-    print(run(args.postgres, args.events, args.rounds, args.lookups, args.profile, args.window),
-          file=sys.__stdout__)
+    try:
+        figures = run(args.postgres, args.events, args.rounds, args.lookups, args.profile,
+                      args.window)
+    except BaseException:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # the failure is seen
+        raise
+    print(figures, file=sys.__stdout__)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ load generator, Debian package `wrk`) is not installed; `.ci/run` installs it.
 """
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -75,3 +76,14 @@ def test_smoke_run_answers_2xx_and_stores_what_it_answers(tmp_path: Path) -> Non
         assert max(pair["rss_mib"][app].values()) > 0
     report = (tmp_path / "performance.md").read_text()
     assert "## Webhooks: unique events" in report and "All checks passed." in report
+
+
+def test_the_in_process_comparison_runs_both_apps_to_200s() -> None:
+    # bench/wsgi.py exits non-zero on any answer but 200, so a clean exit is the check.
+    done = subprocess.run([sys.executable, "-m", "bench.wsgi", "--events", "30", "--rounds",
+                           "1", "--lookups", "10", "--window", "8"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=SMOKE_DEADLINE, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert {"webhook subsvc ms", "webhook floor ms", "lookup subsvc ms",
+            "lookup floor ms"} <= figures.keys()
