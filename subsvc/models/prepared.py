@@ -11,8 +11,9 @@ into named tuples. The statement stays a SQLAlchemy construct, built and tested 
 
 Errors stay SQLAlchemy's: a driver error is raised as DBAPIError (with hide_parameters'
 discretion: no bound values in it), and one that means the connection is gone invalidates it
-first, so the callers' reconnect-once logic (inbox.receive, extensions.reconnecting) sees
-`connection_invalidated` as before.
+first, with the whole pool (as SQLAlchemy does), so the callers' reconnect-once logic
+(inbox.receive, extensions.reconnecting) sees `connection_invalidated` and a fresh connection
+as before.
 """
 from __future__ import annotations
 
@@ -71,6 +72,11 @@ class Prepared:
         except self.dialect.loaded_dbapi.Error as exc:
             lost = self.dialect.is_disconnect(exc, dbapi_connection, cursor)
             if lost:
+                # As SQLAlchemy's own execution does: the pool's other connections date from
+                # before the loss too, so all of them are retired, not only this one (the
+                # one retry would meet the next dead one). Pool._invalidate is what
+                # Connection._handle_dbapi_exception calls for it.
+                connection.engine.pool._invalidate(connection.connection, exc)
                 connection.invalidate(exc)
             raise DBAPIError.instance(self.sql, None, exc, self.dialect.loaded_dbapi.Error,
                                       hide_parameters=True, dialect=self.dialect,
