@@ -43,6 +43,10 @@ from subsvc.models.statements import core_connection, insert_row_if_absent
 class Probe:
     """What the probe found of an event's customer, email, external id and subscription."""
 
+    customer_id: str | None
+    email: str | None  # normalised
+    external_id: str | None
+    subscription_id: str
     user_known: bool
     subscription_known: bool
     tiers: TierCache  # checked against the table's fingerprint in the same statement
@@ -61,11 +65,11 @@ def probe(session: DbSession, *, customer_id: str | None, email: str | None,
         "ext": external_id or None, "cust": customer_id or None, "email": email or None,
         "sub": subscription_id})
     tiers = tier_cache(session, seen=Fingerprint(row.tier_count, row.tiers_updated))
-    return Probe(bool(row.user_known), bool(row.subscription_known), tiers)
+    return Probe(customer_id, email, external_id, subscription_id, bool(row.user_known),
+                 bool(row.subscription_known), tiers)
 
 
-def onboard_newcomer(session: DbSession, found: Probe, *, customer_id: str | None,
-                     email: str | None, external_id: str | None, subscription_id: str,
+def onboard_newcomer(session: DbSession, found: Probe, *,
                      change: Callable[[Subscription, TierCache], None],
                      policy: Policy) -> bool:
     """Make the user, subscription and widget config of a checkout nobody is known for
@@ -76,18 +80,18 @@ def onboard_newcomer(session: DbSession, found: Probe, *, customer_id: str | Non
     transaction took one of the identifiers first (the general path then runs).
     """
     assert found.nobody_known
-    draft = Subscription(**new_row(subscription_id, customer_id, 0))
+    draft = Subscription(**new_row(found.subscription_id, found.customer_id, 0))
     change(draft, found.tiers)
     _, key_hash, key_prefix = new_key()  # never shown: the welcome page replaces it
     now = now_utc()
-    user_id = _insert_user(session, customer_id, email, external_id, now, {
+    user_id = _insert_user(session, found, now, {
         "api_key_hash": key_hash, "api_key_prefix": key_prefix, "api_key_issued_at": now})
     if user_id is None:
         return False
     draft.user_id = user_id
     if _insert_subscription(session, row_of(draft), now) is None:
         # The probe saw no such row, and only this customer's events (locked out) make it.
-        raise RuntimeError(f"subscription {subscription_id} appeared during its checkout")
+        raise RuntimeError(f"subscription {found.subscription_id} appeared during its checkout")
     name, config = widget_seed([draft], found.tiers.tiers, policy)
     widgets = WidgetConfig.__table__
     insert_row_if_absent(session, widgets, {"user_id": user_id, "seeded_from_tier": name,
@@ -108,7 +112,7 @@ def add_first_subscription(session: DbSession, *, customer_id: str | None, email
     if not found.nobody_known:
         return False
     now = now_utc()
-    user_id = _insert_user(session, customer_id, email, None, now, {})
+    user_id = _insert_user(session, found, now, {})
     if user_id is None:
         return False
     # None: another transaction made the row just now (only when the event names no
@@ -117,12 +121,12 @@ def add_first_subscription(session: DbSession, *, customer_id: str | None, email
     return True
 
 
-def _insert_user(session: DbSession, customer_id: str | None, email: str | None,
-                 external_id: str | None, now: datetime, extra: dict[str, Any]) -> int | None:
+def _insert_user(session: DbSession, found: Probe, now: datetime,
+                 extra: dict[str, Any]) -> int | None:
     """None: another transaction (Postgres, another customer) took the email just now."""
     users = User.__table__
     return insert_row_if_absent(session, users, {  # type: ignore[no-any-return]
-        **new_user_values(customer_id, email, external_id),
+        **new_user_values(found.customer_id, found.email, found.external_id),
         "created_at": now, "updated_at": now, **extra}, users.c.id)
 
 

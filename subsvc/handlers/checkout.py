@@ -34,8 +34,7 @@ def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
                       external_id=_external_id(event), subscription_id=sub_id)
         # Most checkouts are a new customer's first: three INSERTs (accounts/newcomers.py).
         if found.nobody_known and onboard_newcomer(
-                db.session, found, customer_id=event.customer_id, email=_email(event),
-                external_id=_external_id(event), subscription_id=sub_id, policy=policy,
+                db.session, found, policy=policy,
                 change=lambda draft, cache: apply_checkout(draft, event, cache.tiers)):
             return
     link_and_onboard(event, policy, found)
