@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from subsvc.accounts.tiers import FREE
-from subsvc.models import Subscription, Tier
+from subsvc.models import Subscription
 from subsvc.models import SubscriptionStatus as S
 
 
@@ -54,7 +54,17 @@ class SubscriptionLike(Protocol):
 Sub = TypeVar("Sub", bound=SubscriptionLike)
 
 
-def deciding_subscription(subs: Sequence[Sub], tiers: list[Tier], policy: Policy) -> Sub | None:
+class RankedTier(Protocol):
+    """What deciding needs of a tier: an ORM row or the tier cache's copy (tier_cache.py)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def rank(self) -> int: ...
+
+
+def deciding_subscription(subs: Sequence[Sub], tiers: Sequence[RankedTier],
+                          policy: Policy) -> Sub | None:
     """The entitled subscription with the highest-ranked tier, else the most recent one."""
     return deciding_by_rank(subs, {tier.name: tier.rank for tier in tiers}, policy)
 

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from subsvc.accounts.api_keys import issue_key
 from subsvc.accounts.entitlement import (
     Policy,
+    RankedTier,
     SubscriptionLike,
-    deciding_by_rank,
+    deciding_subscription,
     has_entitlement,
     tier_name_of,
 )
@@ -25,13 +26,9 @@ from subsvc.models.base import DbSession
 log = logging.getLogger(__name__)
 
 
-class TierLike(Protocol):
+class TierLike(RankedTier, Protocol):
     """What seeding reads of a tier: an ORM row or the tier cache's copy (tier_cache.py)."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def rank(self) -> int: ...
     @property
     def widget_defaults(self) -> dict[str, Any]: ...
 
@@ -62,7 +59,7 @@ def widget_seed(subs: Sequence[SubscriptionLike], tiers: Sequence[TierLike],
                 policy: Policy) -> tuple[str, dict[str, Any]]:
     """(seeded_from_tier, config) of a new widget configuration: the defaults of the tier
     the user's subscriptions give them."""
-    name = tier_name_of(deciding_by_rank(subs, {t.name: t.rank for t in tiers}, policy), policy)
+    name = tier_name_of(deciding_subscription(subs, tiers, policy), policy)
     defaults = next((t.widget_defaults for t in tiers if t.name == name), {})
     return name, dict(defaults or {})
 
