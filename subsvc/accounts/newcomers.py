@@ -29,10 +29,11 @@ from sqlalchemy import Select, String, bindparam, exists, or_, select
 
 from subsvc.accounts.api_keys import new_key
 from subsvc.accounts.entitlement import Policy
+from subsvc.accounts.merge import Merged, News, merge
 from subsvc.accounts.onboarding import log_onboarded, widget_seed
-from subsvc.accounts.subscriptions import new_row, row_of
+from subsvc.accounts.subscriptions import get_or_create_subscription, new_row, row_of
 from subsvc.accounts.tier_cache import Fingerprint, TierCache, fingerprint_columns, tier_cache
-from subsvc.accounts.users import new_user_values
+from subsvc.accounts.users import new_user_values, normalize_email
 from subsvc.models import Subscription, User, WidgetConfig
 from subsvc.models.base import DbSession, now_utc
 from subsvc.models.prepared import prepared
@@ -98,6 +99,23 @@ def onboard_newcomer(session: DbSession, found: Probe, *,
                                             "config": config, "created_at": now}, widgets.c.id)
     log_onboarded(user_id)
     return True
+
+
+def merge_or_create(session: DbSession, news: News, *, customer_id: str | None,
+                    email: str | None = None) -> Merged:
+    """merge(news); a subscription new to subsvc gets its row (and maybe its user) first:
+    add_first_subscription when nobody is known, else get_or_create_subscription (ORM)."""
+    merged = merge(session, news)
+    if merged is not None:
+        return merged
+    if not add_first_subscription(session, customer_id=customer_id,
+                                  email=normalize_email(email),
+                                  subscription_id=news.subscription_id):
+        get_or_create_subscription(session, news.subscription_id, customer_id=customer_id,
+                                   email=email)
+    merged = merge(session, news)
+    assert merged is not None
+    return merged
 
 
 def add_first_subscription(session: DbSession, *, customer_id: str | None, email: str | None,

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from subsvc.accounts.entitlement import Policy
-from subsvc.accounts.merge import News, merge
-from subsvc.accounts.newcomers import add_first_subscription
+from subsvc.accounts.merge import News
+from subsvc.accounts.newcomers import merge_or_create
 from subsvc.accounts.onboarding import onboard_after_merge
 from subsvc.accounts.ordering import Source
-from subsvc.accounts.subscriptions import get_or_create_subscription
-from subsvc.accounts.users import email_link_due, link_email, normalize_email
+from subsvc.accounts.users import email_link_due, link_email
 from subsvc.events import (
     JsonDict,
     StripeEvent,
@@ -55,14 +54,7 @@ def _apply(event: StripeEvent, policy: Policy, status: str | None,
     email = invoice_email(event.object)
     news = News(sub_id, event.id, event.created, Source.INVOICE, status=status,
                 period_end=period_end)
-    merged = merge(db.session, news)
-    if merged is None:  # a subscription new to subsvc: its row (and maybe its user) first
-        if not add_first_subscription(db.session, customer_id=event.customer_id,
-                                      email=normalize_email(email), subscription_id=sub_id):
-            get_or_create_subscription(db.session, sub_id, customer_id=event.customer_id,
-                                       email=email)
-        merged = merge(db.session, news)
-        assert merged is not None
+    merged = merge_or_create(db.session, news, customer_id=event.customer_id, email=email)
     onboard_after_merge(db.session, merged, policy)
     # The subscription may have come first (no Checkout) and made its user without it. The
     # merge returned the user's email and customer, so the common invoice loads no user.

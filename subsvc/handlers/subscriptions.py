@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from subsvc.accounts.entitlement import Policy
-from subsvc.accounts.merge import News, merge
-from subsvc.accounts.newcomers import add_first_subscription
+from subsvc.accounts.merge import News
+from subsvc.accounts.newcomers import merge_or_create
 from subsvc.accounts.onboarding import onboard_after_merge
 from subsvc.accounts.ordering import Source
-from subsvc.accounts.subscriptions import get_or_create_subscription
 from subsvc.accounts.tiers import NoPrice
 from subsvc.events import StripeEvent, as_epoch, subscription_period_end, subscription_prices
 from subsvc.extensions import db
@@ -33,11 +32,5 @@ def on_customer_subscription_changed(event: StripeEvent, policy: Policy) -> None
                 cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
                 cancel_at=as_epoch(obj.get("cancel_at")),
                 period_end=subscription_period_end(obj), customer_id=event.customer_id)
-    merged = merge(session, news)
-    if merged is None:  # a subscription new to subsvc: its row (and maybe its user) first
-        if not add_first_subscription(session, customer_id=event.customer_id, email=None,
-                                      subscription_id=obj["id"]):
-            get_or_create_subscription(session, obj["id"], customer_id=event.customer_id)
-        merged = merge(session, news)
-        assert merged is not None
+    merged = merge_or_create(session, news, customer_id=event.customer_id)
     onboard_after_merge(session, merged, policy)
