@@ -92,6 +92,11 @@ class Prepared:
         rows = self.execute(connection, params)
         return rows[0] if rows else None
 
+    def scalar(self, connection: Connection, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row, or None."""
+        row = self.first(connection, params)
+        return None if row is None else row[0]
+
 
 def _returned(statement: ClauseElement) -> Any:
     """The columns a SELECT selects or an INSERT/UPDATE returns."""

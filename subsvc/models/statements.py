@@ -55,8 +55,7 @@ def insert_row_if_absent(session: DbSession, table: Any, values: dict[str, Any],
     connection = core_connection(session)
     stmt = prepared(connection, _insert_ignoring_conflicts, connection.dialect.name, table,
                     returning, column_keys=tuple(values))
-    row = stmt.first(connection, values)
-    return None if row is None else row[0]
+    return stmt.scalar(connection, values)
 
 
 # pg_advisory_xact_lock(int, int): the first key is subsvc's own namespace
@@ -100,8 +99,7 @@ def claim_locked(session: DbSession, model: Any, values: dict[str, Any],
     namespace, key = advisory_lock_ids(subject)
     connection = core_connection(session)
     stmt = prepared(connection, _claim_locked, table, tuple(values))
-    row = stmt.first(connection, {**values, "lock_ns": namespace, "lock_key": key})
-    return None if row is None else row[0]
+    return stmt.scalar(connection, {**values, "lock_ns": namespace, "lock_key": key})
 
 
 def core_connection(session: DbSession) -> Connection:
