@@ -137,12 +137,31 @@ def all_texts(driver: Any, css: str) -> list[str]:
 def press(driver: Any, css: str) -> None:
     """Click a form's button and wait (bounded) until the page it leads to has replaced it."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.wait import WebDriverWait
 
     button = driver.find_element(By.CSS_SELECTOR, css)
     button.click()
-    WebDriverWait(driver, PAGE_LOAD_SECONDS).until(staleness_of(button))
+    WebDriverWait(driver, PAGE_LOAD_SECONDS).until(replaced(button))
+
+
+def replaced(element: Any) -> Any:
+    """staleness_of(element), also when ChromeDriver asks about the node while the old
+    document is being torn down: it then answers "Node with given id does not belong to the
+    document" (a plain WebDriverException) instead of a stale reference. Both say the page
+    that held the element is gone."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.expected_conditions import staleness_of
+
+    stale = staleness_of(element)
+
+    def gone(driver: Any) -> bool:
+        try:
+            return bool(stale(driver))
+        except WebDriverException as exc:
+            if "does not belong to the document" in (exc.msg or ""):
+                return True
+            raise
+    return gone
 
 
 def type_into(driver: Any, css: str, value: str) -> None:
