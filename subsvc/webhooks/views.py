@@ -13,6 +13,7 @@ from subsvc.credentials import require_secret, require_secrets
 from subsvc.errors import BadCredentials
 from subsvc.events import StripeEvent, parse_event
 from subsvc.inbox import Outcome
+from subsvc.metrics import note_outcome
 from subsvc.stripe_api import WEBHOOK, api_from_config
 from subsvc.thin import receive_event
 from subsvc.webhooks.forward import forward
@@ -96,4 +97,5 @@ def internal_secret() -> str:
 
 
 def _answer(event: StripeEvent, outcome: Outcome) -> ResponseReturnValue:
+    note_outcome(str(outcome))
     return jsonify({"status": str(outcome), "event_id": event.id}), 200
