@@ -19,13 +19,22 @@ from sqlalchemy import select
 
 from subsvc import simulate as sim
 from subsvc.accounts.entitlement import Policy
+from subsvc.accounts.merge import Merged
 from subsvc.accounts.newcomers import add_first_subscription
+from subsvc.accounts.onboarding import onboard_after_merge, onboard_if_due
 from subsvc.accounts.subscriptions import get_or_create_subscription
 from subsvc.events import parse_event
 from subsvc.extensions import db
 from subsvc.handlers.checkout import link_and_onboard
 from subsvc.models import InboxEvent, Subscription, User, WidgetConfig
-from tests.builders import APIS, checkout, deliver, deliver_ok, handled_event
+from tests.builders import (
+    APIS,
+    checkout,
+    deliver,
+    deliver_ok,
+    handled_event,
+    subscription_event,
+)
 from tests.conftest import TEST_TIERS
 
 Json = dict[str, Any]
@@ -191,3 +200,38 @@ def test_the_first_subscription_is_made_only_when_nobody_is_known(app: Flask) ->
             for u in users] == [(c.customer, c.email, c.customer, None)]
     assert [(s.stripe_subscription_id, s.user_id, s.status) for s in subs] == [
         (c.subscription, users[0].id, None)]
+
+
+@pytest.mark.parametrize("past_due_keeps_tier", [True, False])
+@pytest.mark.parametrize("status", ["active", "trialing", "past_due", "incomplete", "canceled"])
+def test_onboarding_after_a_merge_leaves_the_rows_onboard_if_due_leaves(
+        app: Flask, client: FlaskClient, status: str, past_due_keeps_tier: bool) -> None:
+    # Both customers' subscriptions came first and incomplete: keyless stub users. Then each
+    # subscription gets the same status; the newcomer is onboarded by the Core statements
+    # the handlers run after a merge, the other by onboard_if_due through the ORM.
+    newcomer, other = sim.Customer.make("n1"), sim.Customer.make("n2")
+    first = {c: subscription_event("customer.subscription.created", c, status="incomplete")
+             for c in (newcomer, other)}
+    for event in first.values():
+        deliver_ok(client, event)
+    policy = Policy(past_due_keeps_tier=past_due_keeps_tier)
+    with app.app_context():
+        subs = {c: db.session.scalars(select(Subscription).where(
+            Subscription.stripe_subscription_id == c.subscription)).one()
+                for c in (newcomer, other)}
+        assert all(sub.user.api_key_hash is None for sub in subs.values())
+        for sub in subs.values():
+            sub.status = status
+        db.session.commit()
+        user = db.session.get(User, subs[newcomer].user_id)  # loaded: must not go stale
+        assert user is not None
+        done = onboard_after_merge(db.session, Merged(
+            subs[newcomer].id, user.id, False, False, None, newcomer.customer), policy)
+        assert done == (user.api_key_issued_at is not None)
+        reference = onboard_if_due(db.session, subs[other].user, policy, checkout=False)
+        db.session.commit()
+        fast, general = (rows_of(c, None, first[c]["id"]) for c in (newcomer, other))
+    assert done == reference == (status in ("active", "trialing")
+                                 or (status == "past_due" and past_due_keeps_tier))
+    assert_same_rows(fast, general)
+    assert fast["user"]["has key"] == done and (fast["widget"] is not None) == done

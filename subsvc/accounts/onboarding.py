@@ -3,25 +3,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Select, Table, Update, bindparam, select, update
+from sqlalchemy.orm.util import identity_key
 
-from subsvc.accounts.api_keys import issue_key
+from subsvc.accounts.api_keys import issue_key, new_key
 from subsvc.accounts.entitlement import (
     Policy,
     RankedTier,
     SubscriptionLike,
     deciding_subscription,
     has_entitlement,
+    is_entitled,
     tier_name_of,
 )
+from subsvc.accounts.tier_cache import tier_cache
 from subsvc.accounts.tiers import all_tiers
 
 if TYPE_CHECKING:
     from subsvc.accounts.merge import Merged
 from subsvc.models import Subscription, User, WidgetConfig
-from subsvc.models.base import DbSession
+from subsvc.models.base import DbSession, now_utc
+from subsvc.models.prepared import prepared
+from subsvc.models.statements import core_connection, insert_row_if_absent
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +75,58 @@ def log_onboarded(user_id: int) -> None:
 
 
 def onboard_after_merge(session: DbSession, merged: Merged, policy: Policy) -> bool:
-    """onboard_if_due after a merge (accounts/merge.py): the merge said whether the user
-    already has a key, so the common event loads no user at all."""
+    """onboard_if_due after a merge (accounts/merge.py), in Core statements.
+
+    The merge said whether the user already has a key, so the common event loads no user at
+    all. One without a key (their subscription's events came before its checkout) costs one
+    SELECT of their subscriptions' statuses while none entitles them; once one does, the key
+    is issued by an UPDATE that only a keyless user matches and the widget configuration by
+    an INSERT that only a user without one takes, as onboard_if_due would through the ORM.
+    """
     if merged.user_has_key:
         return False
-    user = session.get(User, merged.user_id)
-    assert user is not None  # the subscription's foreign key
-    return onboard_if_due(session, user, policy, checkout=False)
+    connection = core_connection(session)
+    subs = prepared(connection, _subscriptions_of_user).execute(
+        connection, {"user_id": merged.user_id})
+    if not any(is_entitled(sub.status, policy) for sub in subs):
+        return False
+    _, key_hash, key_prefix = new_key()  # never shown: the welcome page replaces it
+    now = now_utc()
+    issued = prepared(connection, _issue_key).scalar(connection, {
+        "user_id": merged.user_id, "api_key_hash": key_hash, "api_key_prefix": key_prefix,
+        "api_key_issued_at": now, "updated_at": now})
+    _expire_user(session, merged.user_id)
+    if issued is None:  # pragma: no cover - the customer's lock keeps its user's key ours
+        return False
+    name, config = widget_seed(subs, tier_cache(session).tiers, policy)
+    widgets = WidgetConfig.__table__
+    insert_row_if_absent(session, widgets, {"user_id": merged.user_id,
+                                            "seeded_from_tier": name, "config": config,
+                                            "created_at": now}, widgets.c.id)
+    log_onboarded(merged.user_id)
+    return True
+
+
+@cache
+def _subscriptions_of_user() -> Select[Any]:
+    t = Subscription.__table__.c
+    return select(t.status, t.tier, t.last_event_created, t.stripe_subscription_id).where(
+        t.user_id == bindparam("user_id", type_=Integer))
+
+
+@cache
+def _issue_key() -> Update:
+    t = User.__table__
+    assert isinstance(t, Table)
+    given = {name: bindparam(name, type_=t.c[name].type)
+             for name in ("api_key_hash", "api_key_prefix", "api_key_issued_at", "updated_at")}
+    return (update(t).where(t.c.id == bindparam("user_id", type_=Integer),
+                            t.c.api_key_issued_at.is_(None))
+            .values(**given).returning(t.c.id))
+
+
+def _expire_user(session: DbSession, user_id: int) -> None:
+    """A User of this row loaded earlier in the transaction must not keep its old key state."""
+    loaded = session.identity_map.get(identity_key(User, user_id))
+    if loaded is not None:
+        session.expire(loaded)
