@@ -182,24 +182,57 @@ def test_a_newcomer_is_seeded_from_the_tier_table_as_it_is_now(
         assert rows_of(second)["widget"]["config"] == {"theme": "changed", "max_widgets": 99}
 
 
-def test_the_first_subscription_is_made_only_when_nobody_is_known(app: Flask) -> None:
+def test_a_first_subscription_is_made_in_core_only_when_no_linking_is_due(app: Flask) -> None:
     c = sim.Customer.make(1)
     with app.app_context():
         made = add_first_subscription(db.session, customer_id=c.customer, email=c.email,
                                       subscription_id=c.subscription)
         db.session.commit()
-        # Known now, by customer and by email: the ORM path's turn, nothing written here.
+        # The customer's user is known now: their next subscription is a bare row for them
+        # (no email, or theirs); an email alone, or another email, is linking (ORM's turn).
+        second, third = sim.new_id("sub"), sim.new_id("sub")
         again = [add_first_subscription(db.session, customer_id=customer, email=email,
-                                        subscription_id=sim.new_id("sub"))
-                 for customer, email in ((c.customer, None), (None, c.email))]
+                                        subscription_id=sub)
+                 for customer, email, sub in (
+                     (c.customer, None, second), (c.customer, c.email, third),
+                     (None, c.email, sim.new_id("sub")),
+                     (c.customer, "other@example.com", sim.new_id("sub")),
+                     (c.customer, None, second))]
         db.session.commit()
         users = db.session.scalars(select(User)).all()
-        subs = db.session.scalars(select(Subscription)).all()
-    assert made is True and again == [False, False]
+        subs = db.session.scalars(select(Subscription).order_by(Subscription.id)).all()
+    assert made is True and again == [True, True, False, False, False]
     assert [(u.stripe_customer_id, u.email, u.origin_customer_id, u.api_key_hash)
             for u in users] == [(c.customer, c.email, c.customer, None)]
     assert [(s.stripe_subscription_id, s.user_id, s.status) for s in subs] == [
-        (c.subscription, users[0].id, None)]
+        (sub, users[0].id, None) for sub in (c.subscription, second, third)]
+
+
+@pytest.mark.parametrize("type_", FIRST_EVENTS)
+@pytest.mark.parametrize("user_email", ["theirs", "none"])
+def test_a_known_customers_new_subscription_leaves_the_rows_the_orm_path_leaves(
+        app: Flask, client: FlaskClient, type_: str, user_email: str) -> None:
+    # A customer event made each customer's user before any subscription (with the email
+    # invoices name, or none: then an invoice links it, through the ORM on both sides).
+    newcomer, other = sim.Customer.make("n1"), sim.Customer.make("n2")
+    events = {c: handled_event(type_, c, sim.API_NEW) for c in (newcomer, other)}
+    with app.app_context():
+        for c in (newcomer, other):
+            email = c.email if user_email == "theirs" else None
+            db.session.add(User(stripe_customer_id=c.customer, email=email,
+                                origin_customer_id=c.customer))
+        db.session.commit()
+    deliver_ok(client, events[newcomer])
+    with app.app_context():
+        email = events[other]["data"]["object"].get("customer_email")
+        get_or_create_subscription(db.session, other.subscription, customer_id=other.customer,
+                                   email=email if type_.startswith("invoice") else None)
+        db.session.commit()
+    deliver_ok(client, events[other])
+
+    with app.app_context():
+        fast, general = (rows_of(c, None, events[c]["id"]) for c in (newcomer, other))
+    assert_same_rows(fast, general)
 
 
 @pytest.mark.parametrize("past_due_keeps_tier", [True, False])

@@ -9,8 +9,10 @@ of the event's identifiers, whether the subscription row exists, and the tier ta
 fingerprint (tier_cache.py). When nothing is known, a checkout is three INSERTs (the user
 with the key onboarding would issue, the subscription with the checkout applied, the widget
 configuration) and a subscription or invoice event two (the stub user, the bare row, which
-the merge then fills). Anything known takes the ORM paths as before (linking and merging
-users is rare); a checkout's general path still uses what the probe found.
+the merge then fills); a subscription of a customer whose user exists already (a customer
+event made it, or it is their next subscription) is the bare row alone. Anything else known
+takes the ORM paths as before (linking and merging users is rare); a checkout's general
+path still uses what the probe found.
 
 The rules are the ORM paths' own: the user's columns (users.new_user_values), the key
 (api_keys.new_key), the checkout's effect on the row (handlers/checkout.apply_checkout), the
@@ -50,6 +52,8 @@ class Probe:
     subscription_id: str
     user_known: bool
     subscription_known: bool
+    customer_user_id: int | None  # the user holding customer_id, and their email
+    customer_user_email: str | None
     tiers: TierCache  # checked against the table's fingerprint in the same statement
 
     @property
@@ -67,7 +71,8 @@ def probe(session: DbSession, *, customer_id: str | None, email: str | None,
         "sub": subscription_id})
     tiers = tier_cache(session, seen=Fingerprint(row.tier_count, row.tiers_updated))
     return Probe(customer_id, email, external_id, subscription_id, bool(row.user_known),
-                 bool(row.subscription_known), tiers)
+                 bool(row.subscription_known), row.customer_user_id, row.customer_user_email,
+                 tiers)
 
 
 def onboard_newcomer(session: DbSession, found: Probe, *,
@@ -104,7 +109,8 @@ def onboard_newcomer(session: DbSession, found: Probe, *,
 def merge_or_create(session: DbSession, news: News, *, customer_id: str | None,
                     email: str | None = None) -> Merged:
     """merge(news); a subscription new to subsvc gets its row (and maybe its user) first:
-    add_first_subscription when nobody is known, else get_or_create_subscription (ORM)."""
+    add_first_subscription when nobody or just the customer's user is known, else
+    get_or_create_subscription (ORM)."""
     merged = merge(session, news)
     if merged is not None:
         return merged
@@ -120,17 +126,26 @@ def merge_or_create(session: DbSession, news: News, *, customer_id: str | None,
 
 def add_first_subscription(session: DbSession, *, customer_id: str | None, email: str | None,
                            subscription_id: str) -> bool:
-    """A subscription or invoice event came first (before the checkout) about a subscription
-    with no row: when nobody holds its customer or email (normalised) either, the stub user
-    and the bare row are two INSERTs, as get_or_create_subscription would make them through
-    the ORM. False, having written nothing, when someone is known (the ORM path then runs).
+    """A subscription or invoice event about a subscription with no row, in Core.
+
+    When nobody holds its customer or email (normalised): the stub user and the bare row, two
+    INSERTs, as get_or_create_subscription would make them through the ORM (the event came
+    before its checkout). When a user holds the customer and the event brings no email
+    other than theirs (a customer event made them, or it is the customer's next
+    subscription): the bare row for that user, which is all resolve_user would do for them.
+    False, having written nothing, otherwise (there is linking to do: the ORM path runs).
     """
     found = probe(session, customer_id=customer_id, email=email, external_id=None,
                   subscription_id=subscription_id)
-    if not found.nobody_known:
+    if found.subscription_known:
         return False
     now = now_utc()
-    user_id = _insert_user(session, found, now, {})
+    if found.customer_user_id is not None and email in (None, found.customer_user_email):
+        user_id: int | None = found.customer_user_id
+    elif not found.user_known:
+        user_id = _insert_user(session, found, now, {})
+    else:
+        return False
     if user_id is None:
         return False
     # None: another transaction made the row just now (only when the event names no
@@ -169,5 +184,7 @@ def _probe() -> Select[Any]:
                            users.email == given["email"])).label("user_known"),
         exists().where(subscriptions.stripe_subscription_id == bindparam("sub", type_=String))
         .label("subscription_known"),
+        *(select(column).where(users.stripe_customer_id == given["cust"]).scalar_subquery()
+          .label(f"customer_user_{column.key}") for column in (users.id, users.email)),
         *fingerprint_columns(),
     )
