@@ -268,3 +268,48 @@ def test_onboarding_after_a_merge_leaves_the_rows_onboard_if_due_leaves(
                                  or (status == "past_due" and past_due_keeps_tier))
     assert_same_rows(fast, general)
     assert fast["user"]["has key"] == done and (fast["widget"] is not None) == done
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("first_status", ["active", "incomplete"])
+def test_a_checkout_after_its_subscription_leaves_the_rows_the_general_path_leaves(
+        app: Flask, client: FlaskClient, variant: str, first_status: str) -> None:
+    # Under concurrent delivery a checkout often comes after its subscription's event, which
+    # made a stub user and the row (keyed or not, as the status entitles). The newcomer's
+    # checkout then takes checkout_known_customer, the other's the general path.
+    fields = dict(VARIANTS[variant])
+    newcomer, other = sim.Customer.make("n1"), sim.Customer.make("n2")
+    tier = fields.pop("tier", "pro")
+    email = fields.pop("email", None)
+    emails = {newcomer: email, other: email and email.replace("Person", "Other")}
+    first = {c: subscription_event("customer.subscription.created", c, status=first_status)
+             for c in (newcomer, other)}
+    events = {c: checkout(c, tier=tier, **fields, **({"email": emails[c]} if email else {}))
+              for c in (newcomer, other)}
+    for c in (newcomer, other):
+        deliver_ok(client, first[c])
+    deliver_ok(client, events[newcomer])
+    general_path(app, events[other])
+
+    with app.app_context():
+        fast, general = (rows_of(c, emails[c] and emails[c].lower(), first[c]["id"])
+                         for c in (newcomer, other))
+    assert_same_rows(fast, general)
+    assert fast["user"]["has key"] and fast["widget"] is not None
+    assert fast["subscription"]["checkout_session_id"] == "<session>"
+
+
+def test_a_checkout_whose_email_another_user_holds_takes_the_general_path(
+        app: Flask, client: FlaskClient) -> None:
+    # The operator made a user with the checkout's email; the subscription came first and
+    # made a stub. The checkout merges the stub into the operator's user (general path).
+    c = sim.Customer.make(1)
+    with app.app_context():
+        db.session.add(User(email=c.email))
+        db.session.commit()
+    deliver_ok(client, subscription_event("customer.subscription.created", c, status="active"))
+    deliver_ok(client, checkout(c))
+    with app.app_context():
+        users = db.session.scalars(select(User)).all()
+        assert [(u.email, u.stripe_customer_id) for u in users] == [(c.email, c.customer)]
+        assert users[0].api_key_hash is not None and users[0].origin_customer_id is None

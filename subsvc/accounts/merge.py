@@ -108,7 +108,7 @@ def merge(session: DbSession, news: News) -> Merged | None:
     row = prepared(connection, _merge_statement, connection.dialect.name).first(connection, params)
     if row is None:
         return None
-    _expire_loaded(session, row.id)
+    expire_loaded(session, row.id)
     won = news.source is Source.SUBSCRIPTION and row.details_version == params["details_version"]
     if tiers.fingerprint != Fingerprint(row.tier_count, row.tiers_updated):
         # The tier table changed since this process read it: what the event wrote with the
@@ -132,7 +132,7 @@ def _resolve(tiers: TierCache, news: News) -> tuple[str | None, str | None]:
     return tiers.price_and_tier_name(list(news.prices))
 
 
-def _expire_loaded(session: DbSession, sub_pk: int) -> None:
+def expire_loaded(session: DbSession, sub_pk: int) -> None:
     """An ORM object of this row loaded earlier in the transaction (reconcile's drift check
     loads it, then heals through the handler) must not keep the values from before."""
     loaded = session.identity_map.get(identity_key(Subscription, sub_pk))

@@ -27,13 +27,31 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, exists, or_, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from subsvc.accounts.api_keys import new_key
 from subsvc.accounts.entitlement import Policy
-from subsvc.accounts.merge import Merged, News, merge
-from subsvc.accounts.onboarding import log_onboarded, widget_seed
-from subsvc.accounts.subscriptions import get_or_create_subscription, new_row, row_of
+from subsvc.accounts.merge import Merged, News, expire_loaded, merge
+from subsvc.accounts.onboarding import expire_user, log_onboarded, onboard_in_core, widget_seed
+from subsvc.accounts.subscriptions import (
+    get_or_create_subscription,
+    new_row,
+    row_of,
+    stamp_checkout,
+)
 from subsvc.accounts.tier_cache import Fingerprint, TierCache, fingerprint_columns, tier_cache
 from subsvc.accounts.users import new_user_values, normalize_email
 from subsvc.models import Subscription, User, WidgetConfig
@@ -54,6 +72,7 @@ class Probe:
     subscription_known: bool
     customer_user_id: int | None  # the user holding customer_id, and their email
     customer_user_email: str | None
+    others_known: bool  # a user other than customer_user holds the external id or email
     tiers: TierCache  # checked against the table's fingerprint in the same statement
 
     @property
@@ -72,7 +91,7 @@ def probe(session: DbSession, *, customer_id: str | None, email: str | None,
     tiers = tier_cache(session, seen=Fingerprint(row.tier_count, row.tiers_updated))
     return Probe(customer_id, email, external_id, subscription_id, bool(row.user_known),
                  bool(row.subscription_known), row.customer_user_id, row.customer_user_email,
-                 tiers)
+                 bool(row.others_known), tiers)
 
 
 def onboard_newcomer(session: DbSession, found: Probe, *,
@@ -122,6 +141,76 @@ def merge_or_create(session: DbSession, news: News, *, customer_id: str | None,
     merged = merge(session, news)
     assert merged is not None
     return merged
+
+
+def checkout_known_customer(session: DbSession, found: Probe, *, session_id: str,
+                            created: int, change: Callable[[Subscription], None],
+                            policy: Policy) -> bool:
+    """A checkout whose customer's user and subscription row exist already (its subscription
+    or invoice events came first) and whose external id and email no other user holds:
+    nothing to merge, so resolve_user's work is to fill the user's missing external id and
+    email, done here by one UPDATE; the row gets the checkout as link_and_onboard gives it,
+    and the user is onboarded in Core. False, having written nothing, when the checkout is
+    not such a one (link_and_onboard then runs).
+    """
+    user_id = found.customer_user_id
+    if user_id is None or found.others_known or not found.subscription_known:
+        return False
+    connection = core_connection(session)
+    prepared(connection, _fill_identifiers).execute(connection, {
+        "user_id": user_id, "email": found.email, "ext": found.external_id,
+        "updated_at": now_utc()})
+    expire_user(session, user_id)
+    # The checkout's rules (link_checkout, apply_checkout) run on a transient copy of the
+    # row, never in the session; what they changed is written back in one UPDATE.
+    before = prepared(connection, _subscription_row).first(
+        connection, {"sub": found.subscription_id})._asdict()
+    sub = Subscription(**before)
+    if sub.user_id != user_id:  # link_checkout: the checkout says who owns it
+        sub.user_id = user_id
+    stamp_checkout(sub, session_id, created)
+    change(sub)
+    after = row_of_all(sub)
+    if after != before:
+        prepared(connection, _update_subscription).execute(
+            connection, {**after, "updated_at": now_utc()})
+        expire_loaded(session, sub.id)
+    onboard_in_core(session, user_id, policy, checkout=True, tiers=found.tiers.tiers)
+    return True
+
+
+def row_of_all(sub: Subscription) -> dict[str, Any]:
+    return {column.key: getattr(sub, column.key) for column in Subscription.__table__.columns}
+
+
+@cache
+def _subscription_row() -> Select[Any]:
+    t = Subscription.__table__
+    return select(*t.columns).where(t.c.stripe_subscription_id == bindparam("sub", type_=String))
+
+
+@cache
+def _update_subscription() -> Update:
+    t = Subscription.__table__
+    assert isinstance(t, Table)
+    return update(t).where(t.c.id == bindparam("id", type_=Integer)).values(
+        {column.key: bindparam(column.key, type_=column.type) for column in t.columns
+         if column.key not in ("id", "created_at")})
+
+
+@cache
+def _fill_identifiers() -> Update:
+    # _link's rule for the one candidate: a value the user lacks is filled in (no one else
+    # holds it: the probe said so). Only a user with something missing is updated.
+    t = User.__table__
+    assert isinstance(t, Table)
+    email, ext = bindparam("email", type_=String), bindparam("ext", type_=String)
+    return (update(t).where(t.c.id == bindparam("user_id", type_=Integer),
+                            or_(and_(t.c.email.is_(None), email.is_not(None)),
+                                and_(t.c.external_id.is_(None), ext.is_not(None))))
+            .values(email=func.coalesce(t.c.email, email),
+                    external_id=func.coalesce(t.c.external_id, ext),
+                    updated_at=bindparam("updated_at", type_=t.c.updated_at.type)))
 
 
 def add_first_subscription(session: DbSession, *, customer_id: str | None, email: str | None,
@@ -186,5 +275,8 @@ def _probe() -> Select[Any]:
         .label("subscription_known"),
         *(select(column).where(users.stripe_customer_id == given["cust"]).scalar_subquery()
           .label(f"customer_user_{column.key}") for column in (users.id, users.email)),
+        exists().where(or_(users.external_id == given["ext"], users.email == given["email"]),
+                       or_(users.stripe_customer_id.is_(None),
+                           users.stripe_customer_id != given["cust"])).label("others_known"),
         *fingerprint_columns(),
     )

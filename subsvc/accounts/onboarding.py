@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Integer, Select, Table, Update, bindparam, select, update
+from sqlalchemy import Connection, Integer, Select, Table, Update, bindparam, select, update
 from sqlalchemy.orm.util import identity_key
 
 from subsvc.accounts.api_keys import issue_key, new_key
@@ -75,36 +75,49 @@ def log_onboarded(user_id: int) -> None:
 
 
 def onboard_after_merge(session: DbSession, merged: Merged, policy: Policy) -> bool:
-    """onboard_if_due after a merge (accounts/merge.py), in Core statements.
+    """onboard_if_due after a merge (accounts/merge.py), in Core (onboard_in_core).
 
     The merge said whether the user already has a key, so the common event loads no user at
     all. One without a key (their subscription's events came before its checkout) costs one
-    SELECT of their subscriptions' statuses while none entitles them; once one does, the key
-    is issued by an UPDATE that only a keyless user matches and the widget configuration by
-    an INSERT that only a user without one takes, as onboard_if_due would through the ORM.
+    SELECT of their subscriptions' statuses while none entitles them.
     """
     if merged.user_has_key:
         return False
+    return onboard_in_core(session, merged.user_id, policy, checkout=False)
+
+
+def onboard_in_core(session: DbSession, user_id: int, policy: Policy, *, checkout: bool,
+                    tiers: Sequence[TierLike] | None = None) -> bool:
+    """onboard_if_due in Core statements, for a user not loaded: the key is issued by an
+    UPDATE that only a keyless user matches and the widget configuration seeded by an
+    INSERT that only a user without one takes (a loaded User is expired). Without
+    `checkout`, only when one of the user's subscriptions entitles them."""
     connection = core_connection(session)
-    subs = prepared(connection, _subscriptions_of_user).execute(
-        connection, {"user_id": merged.user_id})
-    if not any(is_entitled(sub.status, policy) for sub in subs):
-        return False
+    subs = None
+    if not checkout:
+        subs = _subscriptions(connection, user_id)
+        if not any(is_entitled(sub.status, policy) for sub in subs):
+            return False
     _, key_hash, key_prefix = new_key()  # never shown: the welcome page replaces it
     now = now_utc()
     issued = prepared(connection, _issue_key).scalar(connection, {
-        "user_id": merged.user_id, "api_key_hash": key_hash, "api_key_prefix": key_prefix,
+        "user_id": user_id, "api_key_hash": key_hash, "api_key_prefix": key_prefix,
         "api_key_issued_at": now, "updated_at": now})
-    _expire_user(session, merged.user_id)
-    if issued is None:  # pragma: no cover - the customer's lock keeps its user's key ours
+    expire_user(session, user_id)
+    if issued is None:  # they have a key already
         return False
-    name, config = widget_seed(subs, tier_cache(session).tiers, policy)
+    subs = _subscriptions(connection, user_id) if subs is None else subs
+    name, config = widget_seed(subs, tier_cache(session).tiers if tiers is None else tiers,
+                               policy)
     widgets = WidgetConfig.__table__
-    insert_row_if_absent(session, widgets, {"user_id": merged.user_id,
-                                            "seeded_from_tier": name, "config": config,
-                                            "created_at": now}, widgets.c.id)
-    log_onboarded(merged.user_id)
+    insert_row_if_absent(session, widgets, {"user_id": user_id, "seeded_from_tier": name,
+                                            "config": config, "created_at": now}, widgets.c.id)
+    log_onboarded(user_id)
     return True
+
+
+def _subscriptions(connection: Connection, user_id: int) -> list[Any]:
+    return prepared(connection, _subscriptions_of_user).execute(connection, {"user_id": user_id})
 
 
 @cache
@@ -125,7 +138,7 @@ def _issue_key() -> Update:
             .values(**given).returning(t.c.id))
 
 
-def _expire_user(session: DbSession, user_id: int) -> None:
+def expire_user(session: DbSession, user_id: int) -> None:
     """A User of this row loaded earlier in the transaction must not keep its old key state."""
     loaded = session.identity_map.get(identity_key(User, user_id))
     if loaded is not None:

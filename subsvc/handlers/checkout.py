@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from subsvc.accounts.entitlement import Policy
-from subsvc.accounts.newcomers import Probe, onboard_newcomer, probe
+from subsvc.accounts.newcomers import Probe, checkout_known_customer, onboard_newcomer, probe
 from subsvc.accounts.onboarding import TierLike, onboard_if_due
 from subsvc.accounts.ordering import Source
 from subsvc.accounts.subscriptions import (
@@ -36,6 +36,12 @@ def on_checkout_session_completed(event: StripeEvent, policy: Policy) -> None:
         if found.nobody_known and onboard_newcomer(
                 db.session, found, policy=policy,
                 change=lambda draft, cache: apply_checkout(draft, event, cache.tiers)):
+            return
+        # Under concurrent delivery as often its customer's subscription came first.
+        tiers = found.tiers.tiers
+        if checkout_known_customer(db.session, found, session_id=event.object["id"],
+                                   created=event.created, policy=policy,
+                                   change=lambda sub: apply_checkout(sub, event, tiers)):
             return
     link_and_onboard(event, policy, found)
 
