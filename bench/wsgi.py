@@ -14,7 +14,8 @@ A tool for comparing code changes on one machine, before and after; not a result
 predictor of the loaded rate: under gunicorn and wrk a worker spends about twice this CPU per
 event (docs/performance.md) and on SQLite the rate is bound by the write lock, not the CPUs.
 
---profile writes a py-spy speedscope file of that app's event loop (py-spy must be on PATH).
+--profile writes a py-spy speedscope file of that app's event loop (py-spy comes with
+`pip install -e .[profile]`, beside this Python).
 """
 from __future__ import annotations
 
@@ -196,7 +197,8 @@ def _profiling(active: bool, name: str) -> Iterator[None]:
         yield
         return
     out = Path(f"/tmp/wsgi-{name}.speedscope.json")
-    command = ["py-spy", "record", "--nonblocking", "-r", "1000", "-f", "speedscope",
+    spy_bin = Path(sys.executable).with_name("py-spy")
+    command = [str(spy_bin), "record", "--nonblocking", "-r", "1000", "-f", "speedscope",
                "-o", str(out), "-p", str(os.getpid())]
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
